@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# Private Docker engine for the end-to-end tests.
+#
+#   .ci/dockerd.sh start   install docker.io if missing, start a private dockerd
+#                          (idempotent: succeeds at once when it already answers)
+#   .ci/dockerd.sh stop    stop that daemon only and remove its bridge
+#   .ci/dockerd.sh status  exit 0 when the private daemon answers
+#   .ci/dockerd.sh env     print `export DOCKER_HOST=...` (eval "$(.ci/dockerd.sh env)")
+#
+# Everything of the daemon lives under one state dir ($DIW_DOCKERD_DIR,
+# default /tmp/diw-dockerd): data root, exec root (with its own managed
+# containerd), pidfile, unix socket and log. It uses its own bridge
+# ($DIW_DOCKERD_BRIDGE, default diw0) and its own cgroup parent, so it never
+# touches another daemon on the machine. It runs with --iptables=false,
+# --ip-forward=false and --ip-masq=false: nothing it starts can route off this
+# machine (published ports still work through docker-proxy on the host).
+#
+# Settings (environment):
+#   DIW_DOCKERD_DIR          state dir                  (/tmp/diw-dockerd)
+#   DIW_DOCKERD_BRIDGE       bridge name, <= 15 chars   (diw0)
+#   DIW_DOCKERD_BRIDGE_CIDR  bridge address             (10.213.0.1/24)
+#   DIW_DOCKERD_POOL         pool for `docker network create`  (10.214.0.0/16)
+#   DIW_DOCKERD_TIMEOUT      seconds to wait for `docker info` (60)
+#   DIW_DOCKERD_GROUP        group owning the socket    (docker, made by docker.io)
+set -euo pipefail
+
+STATE_DIR="${DIW_DOCKERD_DIR:-/tmp/diw-dockerd}"
+BRIDGE="${DIW_DOCKERD_BRIDGE:-diw0}"
+BRIDGE_CIDR="${DIW_DOCKERD_BRIDGE_CIDR:-10.213.0.1/24}"
+POOL="${DIW_DOCKERD_POOL:-10.214.0.0/16}"
+TIMEOUT="${DIW_DOCKERD_TIMEOUT:-60}"
+
+SOCK="$STATE_DIR/docker.sock"
+PIDFILE="$STATE_DIR/dockerd.pid"
+LOG="$STATE_DIR/dockerd.log"
+DOCKER_HOST_URL="unix://$SOCK"
+
+log() { echo "[dockerd.sh] $*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -n "$@"; fi
+}
+
+# The Debian CLI (/usr/bin/docker) matches the daemon's API; any CLI works.
+docker_cli() {
+  if [ -x /usr/bin/docker ]; then echo /usr/bin/docker; else command -v docker; fi
+}
+
+answers() {
+  [ -S "$SOCK" ] && timeout 10 env DOCKER_HOST="$DOCKER_HOST_URL" "$(docker_cli)" info >/dev/null 2>&1
+}
+
+daemon_pid() {
+  local pid
+  [ -f "$PIDFILE" ] || return 1
+  pid="$(cat "$PIDFILE" 2>/dev/null || true)"
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+  # Make sure the pid is really our dockerd (pids get reused).
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "--pidfile $PIDFILE" || return 1
+  echo "$pid"
+}
+
+install_engine() {
+  local need=()
+  command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+  command -v iptables >/dev/null 2>&1 || need+=(iptables)
+  command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+  command -v ip >/dev/null 2>&1 || need+=(iproute2)
+  command -v newuidmap >/dev/null 2>&1 || need+=(uidmap)
+  [ ${#need[@]} -eq 0 ] && return 0
+  log "installing ${need[*]} with apt-get"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+}
+
+ensure_bridge() {
+  if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
+    as_root ip link add "$BRIDGE" type bridge
+  fi
+  if ! ip -4 addr show dev "$BRIDGE" | grep -q "inet ${BRIDGE_CIDR%%/*}/"; then
+    as_root ip addr add "$BRIDGE_CIDR" dev "$BRIDGE"
+  fi
+  as_root ip link set "$BRIDGE" up
+}
+
+cmd_start() {
+  if answers; then
+    log "already running: $DOCKER_HOST_URL"
+    return 0
+  fi
+  install_engine
+  mkdir -p "$STATE_DIR"
+  # A dead daemon may have left its pidfile/socket behind.
+  if pid="$(daemon_pid)"; then
+    log "dockerd pid $pid exists but does not answer; stopping it first"
+    cmd_stop
+    mkdir -p "$STATE_DIR"
+  fi
+  rm -f "$SOCK" "$PIDFILE"
+  ensure_bridge
+
+  log "starting private dockerd (state $STATE_DIR, bridge $BRIDGE $BRIDGE_CIDR)"
+  local start=$SECONDS
+  # setsid: the daemon outlives this script and the caller's process group.
+  as_root setsid dockerd \
+    --data-root "$STATE_DIR/data" \
+    --exec-root "$STATE_DIR/exec" \
+    --pidfile "$PIDFILE" \
+    --host "$DOCKER_HOST_URL" \
+    --bridge "$BRIDGE" \
+    --default-address-pool "base=$POOL,size=24" \
+    --iptables=false --ip-forward=false --ip-masq=false \
+    --cgroup-parent /diw-docker \
+    --storage-driver overlay2 \
+    --group "${DIW_DOCKERD_GROUP:-docker}" \
+    >"$LOG" 2>&1 </dev/null &
+
+  until answers; do
+    if [ $((SECONDS - start)) -ge "$TIMEOUT" ]; then
+      log "dockerd did not answer within ${TIMEOUT}s; log tail:"
+      tail -n 40 "$LOG" >&2 || true
+      return 1
+    fi
+    if ! kill -0 $! 2>/dev/null && ! daemon_pid >/dev/null; then
+      log "dockerd exited; log tail:"
+      tail -n 40 "$LOG" >&2 || true
+      return 1
+    fi
+    sleep 0.5
+  done
+  log "ready after $((SECONDS - start))s: $DOCKER_HOST_URL (pid $(cat "$PIDFILE"))"
+  tail -n 5 "$LOG" >&2 || true
+}
+
+cmd_stop() {
+  local pid
+  if pid="$(daemon_pid)"; then
+    log "stopping dockerd pid $pid"
+    as_root kill -TERM "$pid" || true
+    for _ in $(seq 1 60); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.5
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      log "dockerd pid $pid still alive after 30s, sending KILL"
+      as_root kill -KILL "$pid" || true
+    fi
+  else
+    log "no private dockerd running"
+  fi
+  # Mounts the daemon may have left (netns, overlay, shm) under the state dir.
+  if [ -d "$STATE_DIR" ]; then
+    awk -v d="$STATE_DIR/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r |
+      while read -r m; do as_root umount -l "$m" 2>/dev/null || true; done
+  fi
+  rm -f "$SOCK" "$PIDFILE"
+  if ip link show "$BRIDGE" >/dev/null 2>&1; then
+    as_root ip link set "$BRIDGE" down || true
+    as_root ip link delete "$BRIDGE" type bridge || true
+    log "removed bridge $BRIDGE"
+  fi
+}
+
+case "${1:-}" in
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  restart) cmd_stop; cmd_start ;;
+  status) if answers; then echo "running: $DOCKER_HOST_URL"; else echo "not running"; exit 1; fi ;;
+  env) echo "export DOCKER_HOST=$DOCKER_HOST_URL" ;;
+  *) echo "usage: $0 start|stop|restart|status|env" >&2; exit 2 ;;
+esac

@@ -1,0 +1,25 @@
+"""docker-in-workspaces: development workspaces with a working Docker daemon, by strategy.
+
+```python
+from components import Strategy, DockerHostWorkspace
+ws = DockerHostWorkspace("alice", args={"strategy": Strategy.SYSBOX, "image": "codercom/enterprise-base:ubuntu"})
+```
+"""
+
+from .args import CoderAgentArgs, DockerHostWorkspaceArgs, EnvbuilderArgs, WorkspaceArgs
+from .docker_host import DockerHostWorkspace
+from .security import PodSecurityLevel, SecurityLevel
+from .strategies import StrategyError
+from .strategy import Strategy
+
+__all__ = [
+    "CoderAgentArgs",
+    "DockerHostWorkspace",
+    "DockerHostWorkspaceArgs",
+    "EnvbuilderArgs",
+    "PodSecurityLevel",
+    "SecurityLevel",
+    "Strategy",
+    "StrategyError",
+    "WorkspaceArgs",
+]

@@ -1,0 +1,154 @@
+"""Target-neutral description of what a workspace needs for its Docker daemon.
+
+A strategy module turns `StrategyOptions` into a `WorkspacePlan`; an adapter per
+target (Docker host, Kubernetes) turns the plan into resources. Nothing here
+knows about pulumi-docker or pulumi-kubernetes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..strategy import Strategy
+
+WORKSPACE: Literal["workspace"] = "workspace"
+DAEMON: Literal["daemon"] = "daemon"
+Role = Literal["workspace", "daemon"]
+
+ROOTLESS_UID = 1000
+"""The uid rootless dockerd and unprivileged workspace users run as (Coder images' `coder`)."""
+
+DEFAULT_DIND_IMAGE = "docker:27.5.1-dind"
+"""Pinned daemon image for the `dind-sidecar` strategy."""
+
+DEFAULT_SYSBOX_RUNTIME = "sysbox-runc"
+HOST_DOCKER_SOCKET = "/var/run/docker.sock"
+
+
+class StrategyError(ValueError):
+    """Bad options for a strategy; `field` names the argument to fix."""
+
+    def __init__(self, field_name: str, message: str):
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+
+
+@dataclass(frozen=True)
+class StrategyOptions:
+    """The inputs every strategy may read. Defaults are the safe, common ones."""
+
+    home_path: str = "/home/coder"
+    dind_image: str = DEFAULT_DIND_IMAGE
+    docker_socket_gid: int | None = None
+    """GID owning the host's Docker socket (dood only)."""
+    daemon_socket_gid: int = ROOTLESS_UID
+    """GID the inner daemon gives its socket (`dockerd --group`), so uid 1000 can use it."""
+    runtime: str = DEFAULT_SYSBOX_RUNTIME
+
+
+@dataclass(frozen=True)
+class VolumeSpec:
+    """A volume the workspace owns. Physical name: `<workspace>-<key>`."""
+
+    key: str
+    purpose: str
+    persistent: bool = True
+    """False: scratch shared between containers (an emptyDir on Kubernetes), not kept."""
+
+
+@dataclass(frozen=True)
+class VolumeMount:
+    volume: str
+    """`VolumeSpec.key` of the mounted volume."""
+    path: str
+
+
+@dataclass(frozen=True)
+class HostSocketMount:
+    """A socket from the host (or node) bind-mounted into the container."""
+
+    host_path: str
+    path: str
+
+
+@dataclass(frozen=True)
+class DaemonSpec:
+    """A dockerd that the container starts (with the start script) before its workload."""
+
+    rootless: bool
+    socket: str
+    data_root: str
+    socket_gid: int | None = None
+    """`dockerd --group`; None for rootless (the socket belongs to the daemon's user)."""
+
+    @property
+    def docker_host(self) -> str:
+        return f"unix://{self.socket}"
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    role: Role
+    image: str | None = None
+    """None: the workspace's own image."""
+    privileged: bool = False
+    run_as_user: int | None = None
+    """None: the image's default user (root for the daemon images we use)."""
+    runtime: str | None = None
+    user_namespace: bool = False
+    supplemental_groups: tuple[int, ...] = ()
+    mounts: tuple[VolumeMount, ...] = ()
+    host_sockets: tuple[HostSocketMount, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    daemon: DaemonSpec | None = None
+    waits_for: str | None = None
+    """DOCKER_HOST of another container's daemon to wait for before the workload starts."""
+    joins_network_of: Role | None = None
+    """Share this role's network namespace, so ports published by nested containers are on localhost."""
+
+    @property
+    def runs_as_root(self) -> bool:
+        return self.run_as_user in (None, 0)
+
+    @property
+    def env_dict(self) -> dict[str, str]:
+        return dict(self.env)
+
+
+@dataclass(frozen=True)
+class WorkspacePlan:
+    strategy: Strategy
+    docker_host: str
+    """The DOCKER_HOST the workspace container uses."""
+    containers: tuple[ContainerSpec, ...]
+    volumes: tuple[VolumeSpec, ...] = field(default=())
+
+    def container(self, role: Role) -> ContainerSpec:
+        for spec in self.containers:
+            if spec.role == role:
+                return spec
+        raise KeyError(role)
+
+    @property
+    def workspace(self) -> ContainerSpec:
+        return self.container(WORKSPACE)
+
+    @property
+    def sidecars(self) -> tuple[ContainerSpec, ...]:
+        return tuple(c for c in self.containers if c.role != WORKSPACE)
+
+    @property
+    def daemon_container(self) -> ContainerSpec | None:
+        """The container that runs dockerd, if the workspace has its own daemon."""
+        return next((c for c in self.containers if c.daemon), None)
+
+
+def home_volume(options: StrategyOptions) -> tuple[VolumeSpec, VolumeMount]:
+    """Every strategy keeps the user's home on its own volume."""
+    return VolumeSpec("home", "the workspace user's home directory"), VolumeMount("home", options.home_path)
+
+
+def data_root_volume(path: str) -> tuple[VolumeSpec, VolumeMount]:
+    """Every daemon gets its own volume for its data root: overlay-on-overlay fails."""
+    return VolumeSpec("docker", "the inner dockerd's data root"), VolumeMount("docker", path)

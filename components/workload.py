@@ -1,0 +1,208 @@
+"""What the workspace container runs, and how the daemon start wraps it. Target-neutral.
+
+The adapters ask this module for a `Launch` per container: the image, the
+entrypoint/command, and the environment. Envbuilder does not run devcontainer
+feature entrypoints, so with Envbuilder the daemon start is inlined into
+`ENVBUILDER_INIT_SCRIPT` instead of being the container's entrypoint.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Mapping, Optional, Sequence
+
+import pulumi
+
+from .strategies.spec import ContainerSpec
+
+START_SCRIPT_DIR = "/opt/docker-in-workspaces"
+START_SCRIPT_PATH = f"{START_SCRIPT_DIR}/start-docker.sh"
+"""Where adapters place the start script in containers that use it as entrypoint."""
+
+DEFAULT_ENVBUILDER_IMAGE = "ghcr.io/coder/envbuilder:1.1.0"
+DEFAULT_READY_TIMEOUT = 120
+"""Seconds to wait for `docker info` (ARC's startup probe allows 24 x 5 s)."""
+IDLE_WORKLOAD = ("sleep", "infinity")
+
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_HEREDOC_MARK = "__DIW_START_DOCKER__"
+_INLINE_SCRIPT = "/tmp/docker-in-workspaces-start.sh"
+
+
+def start_script() -> str:
+    """The POSIX start script shipped in the package."""
+    text = resources.files(__package__).joinpath("scripts/start-docker.sh").read_text()
+    assert _HEREDOC_MARK not in text
+    return text
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    """Knobs of the inner daemon, passed to the start script."""
+
+    mtu: Optional[int] = None
+    """None: the container's own eth0 MTU (inner MTU larger than the outer one stalls pulls)."""
+    default_address_pool: Optional[str] = None
+    ready_timeout: int = DEFAULT_READY_TIMEOUT
+
+
+@dataclass(frozen=True)
+class EnvbuilderSettings:
+    git_url: pulumi.Input[str]
+    image: str = DEFAULT_ENVBUILDER_IMAGE
+    devcontainer_dir: Optional[pulumi.Input[str]] = None
+    init_script: Optional[pulumi.Input[str]] = None
+    fallback_image: Optional[pulumi.Input[str]] = None
+    cache_repo: Optional[pulumi.Input[str]] = None
+    docker_config_base64: Optional[pulumi.Input[str]] = None
+    """Registry credentials; always handled as a Pulumi secret."""
+
+
+@dataclass(frozen=True)
+class CoderAgentSettings:
+    url: pulumi.Input[str]
+    token: pulumi.Input[str]
+    """Always handled as a Pulumi secret."""
+    init_script: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class WorkloadSettings:
+    image: Optional[pulumi.Input[str]] = None
+    command: Optional[Sequence[str]] = None
+    env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    envbuilder: Optional[EnvbuilderSettings] = None
+    coder_agent: Optional[CoderAgentSettings] = None
+
+
+@dataclass
+class Launch:
+    """How one container starts."""
+
+    image: pulumi.Input[str]
+    env: dict[str, pulumi.Input[str]]
+    entrypoint: Optional[list[str]] = None
+    """None: the image's own entrypoint (Envbuilder)."""
+    command: Optional[list[str]] = None
+    uses_start_script_file: bool = False
+    """The adapter must place `start_script()` at START_SCRIPT_PATH."""
+
+
+def start_env(spec: ContainerSpec, daemon: DaemonSettings) -> dict[str, str]:
+    """The start script's knobs for this container."""
+    env = {"DIW_DOCKERD_TIMEOUT": str(daemon.ready_timeout)}
+    if spec.daemon is None:
+        env["DIW_DOCKERD_MODE"] = "wait" if spec.waits_for else "none"
+        if env["DIW_DOCKERD_MODE"] == "none":
+            del env["DIW_DOCKERD_TIMEOUT"]
+        return env
+    env["DIW_DOCKERD_MODE"] = "rootless" if spec.daemon.rootless else "rootful"
+    env["DIW_DOCKERD_DATA_ROOT"] = spec.daemon.data_root
+    if spec.daemon.socket_gid is not None:
+        env["DIW_DOCKERD_GROUP"] = str(spec.daemon.socket_gid)
+    if daemon.mtu is not None:
+        env["DIW_DOCKERD_MTU"] = str(daemon.mtu)
+    if daemon.default_address_pool:
+        env["DIW_DOCKERD_ADDRESS_POOL"] = daemon.default_address_pool
+    return env
+
+
+def validate(workload: WorkloadSettings, strategy_env: Mapping[str, str]) -> None:
+    """Raise ValueError naming the field for combinations that cannot work."""
+    for key in workload.env:
+        if not _ENV_KEY.match(key):
+            raise ValueError(f"env.{key}: not a valid environment variable name (letters, digits, _; not starting with a digit)")
+        if key in strategy_env or key.startswith(("DIW_", "ENVBUILDER_", "CODER_AGENT_")):
+            raise ValueError(f"env.{key}: set by the component (strategy, envbuilder or coder_agent); remove it from env")
+    if workload.envbuilder is None and workload.image is None:
+        raise ValueError("image: required unless envbuilder is given (then envbuilder builds the image)")
+    if workload.command is not None and (workload.coder_agent or workload.envbuilder):
+        raise ValueError("command: not allowed with coder_agent or envbuilder; their init_script is the workload")
+    if workload.coder_agent and workload.envbuilder and workload.envbuilder.init_script is not None:
+        raise ValueError("envbuilder.init_script: with coder_agent the agent's init_script is the workload; remove one")
+    if workload.command is not None and not workload.command:
+        raise ValueError("command: must not be empty; leave it out to keep the workspace idle")
+
+
+def _kv_env(workload: WorkloadSettings, spec: ContainerSpec) -> dict[str, pulumi.Input[str]]:
+    env: dict[str, pulumi.Input[str]] = dict(workload.env)
+    env.update(spec.env_dict)
+    agent = workload.coder_agent
+    if agent is not None:
+        env["CODER_AGENT_URL"] = agent.url
+        env["CODER_AGENT_TOKEN"] = pulumi.Output.secret(agent.token)
+    return env
+
+
+def _envbuilder_env(builder: EnvbuilderSettings) -> dict[str, pulumi.Input[str]]:
+    env: dict[str, pulumi.Input[str]] = {"ENVBUILDER_GIT_URL": builder.git_url}
+    optional = {
+        "ENVBUILDER_DEVCONTAINER_DIR": builder.devcontainer_dir,
+        "ENVBUILDER_FALLBACK_IMAGE": builder.fallback_image,
+        "ENVBUILDER_CACHE_REPO": builder.cache_repo,
+    }
+    env.update({k: v for k, v in optional.items() if v is not None})
+    if builder.docker_config_base64 is not None:
+        env["ENVBUILDER_DOCKER_CONFIG_BASE64"] = pulumi.Output.secret(builder.docker_config_base64)
+    return env
+
+
+def envbuilder_init_script(knobs: Mapping[str, str], workload_script: str) -> str:
+    """A shell script that writes the start script, starts the daemon, then runs `workload_script`."""
+    exports = "".join(f"export {key}={shlex.quote(value)}\n" for key, value in sorted(knobs.items()))
+    return (
+        exports
+        + f"cat > {_INLINE_SCRIPT} <<'{_HEREDOC_MARK}'\n"
+        + start_script()
+        + f"{_HEREDOC_MARK}\n"
+        + f"exec /bin/sh {_INLINE_SCRIPT} /bin/sh -c {shlex.quote(workload_script)}\n"
+    )
+
+
+def workspace_launch(spec: ContainerSpec, workload: WorkloadSettings, daemon: DaemonSettings) -> Launch:
+    """The workspace container's launch: start (or wait for) the daemon, then the workload."""
+    validate(workload, spec.env_dict)
+    env = _kv_env(workload, spec)
+    knobs = start_env(spec, daemon)
+    builder = workload.envbuilder
+    if builder is not None:
+        env.update(_envbuilder_env(builder))
+        script: pulumi.Input[str] = (
+            workload.coder_agent.init_script
+            if workload.coder_agent
+            else builder.init_script if builder.init_script is not None else shlex.join(IDLE_WORKLOAD)
+        )
+        env["ENVBUILDER_INIT_SCRIPT"] = pulumi.Output.from_input(script).apply(
+            lambda text: envbuilder_init_script(knobs, text)
+        )
+        return Launch(image=builder.image, env=env)
+    env.update(knobs)
+    if workload.coder_agent is not None:
+        # Output-valued init scripts reach the command through the adapter's Output handling.
+        command: list = ["/bin/sh", "-c", workload.coder_agent.init_script]
+    else:
+        command = list(workload.command or IDLE_WORKLOAD)
+    assert workload.image is not None  # validate() guarantees it
+    return Launch(
+        image=workload.image,
+        env=env,
+        entrypoint=["/bin/sh", START_SCRIPT_PATH],
+        command=command,
+        uses_start_script_file=True,
+    )
+
+
+def daemon_launch(spec: ContainerSpec, daemon: DaemonSettings) -> Launch:
+    """A sidecar daemon container: the start script with no workload keeps dockerd in the foreground."""
+    assert spec.image is not None and spec.daemon is not None
+    env: dict[str, pulumi.Input[str]] = dict(spec.env_dict)
+    env.update(start_env(spec, daemon))
+    return Launch(image=spec.image, env=env, entrypoint=["/bin/sh", START_SCRIPT_PATH], command=[], uses_start_script_file=True)
+
+
+def daemon_probe_command() -> list[str]:
+    """Readiness of a daemon: `docker info` succeeds (with the container's DOCKER_HOST)."""
+    return ["docker", "info"]

@@ -1,0 +1,275 @@
+"""Helpers for end-to-end tests against the private Docker engine.
+
+The engine is the one `.ci/dockerd.sh start` runs (socket in
+``$DIW_DOCKERD_DIR``, default ``/tmp/diw-dockerd``); the images are the ones
+``tests/e2e/images/build.sh`` builds. Uses the Docker SDK for Python (7.x).
+
+This machine's kernel lacks CAP_SYS_RESOURCE in the bounding set, so
+``privileged=True`` fails with "unable to apply caps".
+:func:`privileged_equivalent_host_config_kwargs` returns what comes closest
+(see tests/e2e/FINDINGS.md for the recipe and what each part is for).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+import docker
+import docker.errors
+from docker.types import Mount
+
+WORKSPACE_IMAGE = os.environ.get("DIW_E2E_WORKSPACE_IMAGE", "diw-test/workspace:latest")
+BUSYBOX_IMAGE = os.environ.get("DIW_E2E_BUSYBOX_IMAGE", "diw-test/busybox:latest")
+
+# Linux capability numbers (include/uapi/linux/capability.h), index = bit.
+CAPABILITIES = (
+    "CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP "
+    "LINUX_IMMUTABLE NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK "
+    "IPC_OWNER SYS_MODULE SYS_RAWIO SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN "
+    "SYS_BOOT SYS_NICE SYS_RESOURCE SYS_TIME SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE "
+    "AUDIT_CONTROL SETFCAP MAC_OVERRIDE MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND "
+    "AUDIT_READ PERFMON BPF CHECKPOINT_RESTORE"
+).split()
+
+# Devices a nested daemon uses: fuse-overlayfs (/dev/fuse), slirp4netns and
+# rootlesskit (/dev/net/tun).
+NESTED_DEVICES = ("/dev/fuse", "/dev/net/tun")
+
+_CAPS_ERROR = re.compile(r"unable to apply caps", re.I)
+
+
+# --- where things are -------------------------------------------------------
+
+def state_dir() -> Path:
+    """The private daemon's state dir (``$DIW_DOCKERD_DIR``, default /tmp/diw-dockerd)."""
+    return Path(os.environ.get("DIW_DOCKERD_DIR", "/tmp/diw-dockerd"))
+
+
+def docker_host() -> str:
+    """``$DOCKER_HOST`` if set, else the private daemon's socket."""
+    return os.environ.get("DOCKER_HOST") or f"unix://{state_dir() / 'docker.sock'}"
+
+
+def socket_path() -> Optional[Path]:
+    """The daemon's unix socket on this machine, or None for a tcp:// host."""
+    host = docker_host()
+    return Path(host[len("unix://"):]) if host.startswith("unix://") else None
+
+
+def cache_dir() -> Path:
+    """Where build.sh keeps rootfs tarballs and the busybox image tar."""
+    if "DIW_E2E_CACHE" in os.environ:
+        return Path(os.environ["DIW_E2E_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "docker-in-workspaces"
+
+
+def busybox_tar() -> Path:
+    """`docker save` of diw-test/busybox, to `docker load` in a nested daemon."""
+    return cache_dir() / "busybox.tar"
+
+
+def client(timeout: int = 120) -> docker.DockerClient:
+    """A client of the private daemon (or of ``$DOCKER_HOST``); pings it."""
+    c = docker.DockerClient(base_url=docker_host(), timeout=timeout)
+    c.ping()
+    return c
+
+
+def images_present(c: docker.DockerClient) -> bool:
+    """True when build.sh has imported both test images into this daemon."""
+    try:
+        c.images.get(WORKSPACE_IMAGE)
+        c.images.get(BUSYBOX_IMAGE)
+    except docker.errors.ImageNotFound:
+        return False
+    return busybox_tar().exists()
+
+
+# --- privileged, or the closest thing to it ---------------------------------
+
+def _daemon_pid() -> Optional[int]:
+    sock = socket_path()
+    if sock is None:
+        return None
+    try:
+        return int((sock.parent / "dockerd.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def bounding_capabilities() -> list[str]:
+    """Capability names in the daemon's bounding set.
+
+    Read from /proc of the daemon process when it is this machine's private
+    daemon, else from this process (same kernel when the socket is local).
+    """
+    pid = _daemon_pid()
+    for status in ([f"/proc/{pid}/status"] if pid else []) + ["/proc/self/status"]:
+        try:
+            for line in Path(status).read_text().splitlines():
+                if line.startswith("CapBnd:"):
+                    mask = int(line.split()[1], 16)
+                    return [n for i, n in enumerate(CAPABILITIES) if mask >> i & 1]
+        except OSError:
+            continue
+    return list(CAPABILITIES)
+
+
+def _try_start(c: docker.DockerClient, image: str, **kwargs: Any) -> Optional[str]:
+    """Create and start `true` in a throwaway container; None or the error text."""
+    container = None
+    try:
+        container = c.containers.create(image, ["true"], labels={"diw.e2e": "probe"}, **kwargs)
+        container.start()
+        result = container.wait(timeout=60)
+        if result.get("StatusCode", 1) != 0:
+            return f"probe exited {result.get('StatusCode')}"
+        return None
+    except docker.errors.APIError as exc:
+        return str(exc.explanation or exc)
+    finally:
+        if container is not None:
+            try:
+                container.remove(force=True)
+            except docker.errors.APIError:
+                pass
+
+
+_PROBES: dict[tuple[str, str, str], Any] = {}
+
+
+def _cached(kind: str, c: docker.DockerClient, image: str, fn):
+    key = (kind, c.api.base_url, image)
+    if key not in _PROBES:
+        _PROBES[key] = fn()
+    return _PROBES[key]
+
+
+def privileged_error(c: docker.DockerClient, image: str = WORKSPACE_IMAGE) -> Optional[str]:
+    """The daemon's error for a `--privileged` container, None when it starts (cached)."""
+    return _cached("privileged", c, image, lambda: _try_start(c, image, privileged=True))
+
+
+def privileged_works(c: docker.DockerClient, image: str = WORKSPACE_IMAGE) -> bool:
+    """Whether `--privileged` containers start on this daemon (probed once per daemon)."""
+    return privileged_error(c, image) is None
+
+
+def cap_drop_needed(c: docker.DockerClient, image: str = WORKSPACE_IMAGE) -> tuple[str, ...]:
+    """Capabilities to drop from ALL so that a container starts here (cached)."""
+    return _cached("cap_drop", c, image, lambda: _find_cap_drop(c, image))
+
+
+def _find_cap_drop(c: docker.DockerClient, image: str) -> tuple[str, ...]:
+    """Capabilities to drop from ALL so that a container starts here."""
+    bounding = set(bounding_capabilities())
+    drop = [n for n in CAPABILITIES if n not in bounding]
+    err = _try_start(c, image, cap_add=["ALL"], cap_drop=drop or None)
+    if err is None or not _CAPS_ERROR.search(err):
+        return tuple(drop)
+    # The bounding set we read is not the daemon's: find the culprits one by one.
+    for name in CAPABILITIES:
+        if name in drop:
+            continue
+        if _try_start(c, image, cap_add=["ALL"], cap_drop=drop + [name]) is None:
+            return tuple(drop + [name])
+    for name in CAPABILITIES:  # several missing: drop greedily
+        if name not in drop:
+            drop.append(name)
+            if _try_start(c, image, cap_add=["ALL"], cap_drop=drop) is None:
+                return tuple(drop)
+    raise RuntimeError(f"no capability set starts a container here: {err}")
+
+
+def privileged_equivalent_host_config_kwargs(
+    c: docker.DockerClient, image: str = WORKSPACE_IMAGE
+) -> dict[str, Any]:
+    """kwargs for ``containers.run/create``: `privileged`, or its closest equivalent.
+
+    When `privileged=True` works, that is returned. Otherwise (this machine):
+    every capability of the daemon's bounding set (``cap_add=["ALL"]`` minus
+    what the kernel lacks), seccomp/AppArmor unconfined, unmasked /proc paths,
+    all device cgroup access plus /dev/fuse and /dev/net/tun, and the host's
+    /sys/fs/cgroup bind-mounted read-write with the host cgroup namespace, as a
+    privileged container gets on cgroup v1. Differences from privileged that
+    remain: /sys is read-only, CAP_SYS_RESOURCE is missing, host devices other
+    than the two above are not created in /dev.
+
+    Callers add their own ``volumes=`` (e.g. a named volume at /var/lib/docker);
+    ``mounts`` here only carries the cgroup bind, so extend it, don't replace it.
+    """
+    if privileged_works(c, image):
+        return {"privileged": True}
+    drop = list(cap_drop_needed(c, image))
+    kwargs: dict[str, Any] = {
+        "cap_add": ["ALL"],
+        "security_opt": [
+            "seccomp=unconfined",
+            "apparmor=unconfined",
+            "label=disable",
+        ],
+        "device_cgroup_rules": ["a *:* rwm"],
+        "devices": [f"{d}:{d}:rwm" for d in NESTED_DEVICES if os.path.exists(d)],
+        "cgroupns": "host",
+        "mounts": [Mount("/sys/fs/cgroup", "/sys/fs/cgroup", type="bind", read_only=False)],
+    }
+    if drop:
+        kwargs["cap_drop"] = drop
+    return kwargs
+
+
+# --- running things in containers -------------------------------------------
+
+def exec_run(container, cmd: Iterable[str] | str, user: str = "", environment: Optional[dict] = None,
+             timeout: Optional[float] = None) -> tuple[int, str]:
+    """Run `cmd` in a running container; (exit code, stdout+stderr as text).
+
+    With `timeout`, the command runs under coreutils' `timeout` in the container.
+    """
+    if isinstance(cmd, str):
+        cmd = ["sh", "-c", cmd]
+    cmd = list(cmd)
+    if timeout is not None:
+        cmd = ["timeout", str(int(timeout))] + cmd
+    res = container.exec_run(cmd, user=user, environment=environment or {}, demux=False)
+    return res.exit_code, (res.output or b"").decode(errors="replace")
+
+
+def wait_for_docker(container, docker_host_in_container: str = "", user: str = "",
+                    timeout: float = 60.0, interval: float = 0.5) -> float:
+    """Wait until `docker info` answers inside `container`; seconds it took.
+
+    Raises TimeoutError with the last output (and the container's log tail).
+    """
+    env = {"DOCKER_HOST": docker_host_in_container} if docker_host_in_container else {}
+    start = time.monotonic()
+    out = ""
+    while time.monotonic() - start < timeout:
+        code, out = exec_run(container, ["docker", "info"], user=user, environment=env, timeout=15)
+        if code == 0:
+            return time.monotonic() - start
+        container.reload()
+        if container.status != "running":
+            break
+        time.sleep(interval)
+    logs = container.logs(tail=40).decode(errors="replace")
+    raise TimeoutError(f"docker info did not answer in {container.name}: {out[-2000:]}\n--- logs\n{logs}")
+
+
+def remove_labelled(c: docker.DockerClient, label: str = "diw.e2e") -> None:
+    """Force-remove containers (then volumes) carrying `label`, e.g. after a test."""
+    for ctr in c.containers.list(all=True, filters={"label": label}):
+        try:
+            ctr.remove(force=True, v=True)
+        except docker.errors.APIError:
+            pass
+    for vol in c.volumes.list(filters={"label": label}):
+        try:
+            vol.remove(force=True)
+        except docker.errors.APIError:
+            pass
