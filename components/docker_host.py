@@ -55,8 +55,8 @@ class DockerHostWorkspace(pulumi.ComponentResource):
     """Whether the workspace's containers exist."""
 
     def __init__(self, name: str, args: DockerHostWorkspaceArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        resolved = resolve(name, args)  # raises before anything, even this component, is registered
         super().__init__(TOKEN, name, {}, opts)
-        resolved = resolve(name, args)  # raises before any child is registered
         plan = resolved.plan
         level = security_level(plan)
         labels = {
@@ -139,7 +139,9 @@ class DockerHostWorkspace(pulumi.ComponentResource):
         network_mode: Optional[pulumi.Output[str]],
         depends_on: list[pulumi.Resource],
     ) -> docker.Container:
-        mounts = [docker.ContainerMountArgs(type="volume", target=m.path, source=volumes[m.volume].name) for m in spec.mounts]
+        mounts = [
+            docker.ContainerMountArgs(type="volume", target=m.path, source=volumes[m.volume].name) for m in spec.mounts
+        ]
         mounts += [docker.ContainerMountArgs(type="bind", target=s.path, source=s.host_path) for s in spec.host_sockets]
         return docker.Container(
             physical,
@@ -163,7 +165,10 @@ class DockerHostWorkspace(pulumi.ComponentResource):
             network_mode=network_mode,
             restart="unless-stopped",
             must_run=True,
-            labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in {**labels, f"{LABEL_PREFIX}.role": spec.role}.items()],
+            labels=[
+                docker.ContainerLabelArgs(label=k, value=v)
+                for k, v in {**labels, f"{LABEL_PREFIX}.role": spec.role}.items()
+            ],
             opts=pulumi.ResourceOptions(
                 parent=self,
                 # Fixed names: the old container must go before its replacement can take the name.

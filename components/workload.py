@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Mapping, Optional, Sequence
+from typing import Optional
 
 import pulumi
 
@@ -114,9 +115,13 @@ def validate(workload: WorkloadSettings, strategy_env: Mapping[str, str]) -> Non
     """Raise ValueError naming the field for combinations that cannot work."""
     for key in workload.env:
         if not _ENV_KEY.match(key):
-            raise ValueError(f"env.{key}: not a valid environment variable name (letters, digits, _; not starting with a digit)")
+            raise ValueError(
+                f"env.{key}: not a valid environment variable name (letters, digits, _; not starting with a digit)"
+            )
         if key in strategy_env or key.startswith(("DIW_", "ENVBUILDER_", "CODER_AGENT_")):
-            raise ValueError(f"env.{key}: set by the component (strategy, envbuilder or coder_agent); remove it from env")
+            raise ValueError(
+                f"env.{key}: set by the component (strategy, envbuilder or coder_agent); remove it from env"
+            )
     if workload.envbuilder is None and workload.image is None:
         raise ValueError("image: required unless envbuilder is given (then envbuilder builds the image)")
     if workload.command is not None and (workload.coder_agent or workload.envbuilder):
@@ -173,7 +178,9 @@ def workspace_launch(spec: ContainerSpec, workload: WorkloadSettings, daemon: Da
         script: pulumi.Input[str] = (
             workload.coder_agent.init_script
             if workload.coder_agent
-            else builder.init_script if builder.init_script is not None else shlex.join(IDLE_WORKLOAD)
+            else builder.init_script
+            if builder.init_script is not None
+            else shlex.join(IDLE_WORKLOAD)
         )
         env["ENVBUILDER_INIT_SCRIPT"] = pulumi.Output.from_input(script).apply(
             lambda text: envbuilder_init_script(knobs, text)
@@ -200,7 +207,9 @@ def daemon_launch(spec: ContainerSpec, daemon: DaemonSettings) -> Launch:
     assert spec.image is not None and spec.daemon is not None
     env: dict[str, pulumi.Input[str]] = dict(spec.env_dict)
     env.update(start_env(spec, daemon))
-    return Launch(image=spec.image, env=env, entrypoint=["/bin/sh", START_SCRIPT_PATH], command=[], uses_start_script_file=True)
+    return Launch(
+        image=spec.image, env=env, entrypoint=["/bin/sh", START_SCRIPT_PATH], command=[], uses_start_script_file=True
+    )
 
 
 def daemon_probe_command() -> list[str]:

@@ -8,8 +8,9 @@ inside `run()`.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import pulumi
 from pulumi.runtime import rpc
@@ -133,9 +134,14 @@ class RecordingMonitor(MockMonitor):
 
 
 def run(program: Callable[[], Any], *, stack: str = "test", preview: bool = False) -> Run:
-    """Run `program` under mocks; its return value (Outputs resolved) is `Run.value`."""
+    """Run `program` under mocks; its return value (Outputs resolved) is `Run.value`.
+
+    If the program raises, that exception propagates with `.registered` set to the
+    resources registered before it.
+    """
     mocks = RecordingMocks()
     monitor = RecordingMonitor(mocks)
+    pulumi.runtime.settings.ROOT.set(None)  # a fresh Stack per run: exports must not leak between tests
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=f"{PROJECT}-{stack}", preview=preview, monitor=monitor)
     result: dict[str, Any] = {}
 
@@ -144,5 +150,9 @@ def run(program: Callable[[], Any], *, stack: str = "test", preview: bool = Fals
         value = program()
         return pulumi.Output.from_input(value).apply(lambda v: result.update(value=v))
 
-    body()
+    try:
+        body()
+    except Exception as exc:
+        exc.registered = monitor.records  # type: ignore[attr-defined]
+        raise
     return Run(resources=monitor.records, value=result.get("value"), outputs=monitor.outputs)

@@ -143,10 +143,14 @@ if [ -z "$daemon_pid" ]; then
   fail "nothing to run: give a workload to exec"
 fi
 # No workload: this container is the daemon. Forward stop signals; exit with dockerd.
-trap 'kill -TERM "$daemon_pid" 2>/dev/null' TERM INT
+stopping=
+trap 'stopping=1; kill -TERM "$daemon_pid" 2>/dev/null' TERM INT
 status=0
 wait "$daemon_pid" || status=$?
-# A trapped signal interrupts `wait`; wait again for dockerd to finish shutting down.
-if kill -0 "$daemon_pid" 2>/dev/null; then wait "$daemon_pid" || status=$?; fi
+# A trapped signal interrupts `wait`; wait again for dockerd's own exit status.
+if [ -n "$stopping" ]; then
+  status=0
+  wait "$daemon_pid" || status=$?
+fi
 log "dockerd exited with status $status"
 exit "$status"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from typing import Callable
+from collections.abc import Callable
 
 from ..strategy import Strategy
 from .spec import StrategyError, StrategyOptions, WorkspacePlan

@@ -1,0 +1,50 @@
+"""Load a stack's config the way `pulumi` hands it to a program, and run the program under mocks."""
+
+from __future__ import annotations
+
+import json
+import runpy
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from harness import PROJECT, Run, run
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def stack_files() -> list[Path]:
+    return sorted(ROOT.glob("Pulumi.*.yaml"))
+
+
+def stack_name(path: Path) -> str:
+    return path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+
+
+def engine_config(stack_config: dict[str, Any]) -> dict[str, str]:
+    """Pulumi.yaml defaults + the stack's values, keys namespaced, objects as JSON strings."""
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    merged: dict[str, Any] = {}
+    for key, spec in (project.get("config") or {}).items():
+        if isinstance(spec, dict) and "default" in spec:
+            merged[f"{PROJECT}:{key}"] = spec["default"]
+    for key, value in (stack_config or {}).items():
+        merged[key if ":" in key else f"{PROJECT}:{key}"] = value
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in merged.items()}
+
+
+def run_program(stack_config: dict[str, Any], stack: str = "test") -> Run:
+    config = engine_config(stack_config)
+
+    def program():
+        pulumi.runtime.set_all_config(config)
+        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+        return pulumi.runtime.get_root_resource().outputs  # the stack's exports
+
+    return run(program, stack=stack)
+
+
+def run_stack_file(path: Path) -> Run:
+    document = yaml.safe_load(path.read_text()) or {}
+    return run_program(document.get("config") or {}, stack=stack_name(path))

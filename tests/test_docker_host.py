@@ -1,0 +1,304 @@
+"""DockerHostWorkspace under mocks: the resources and their decisive inputs, per strategy."""
+
+import pytest
+from harness import plaintext_strings, run
+
+from components import DockerHostWorkspace, Strategy
+from components.workload import START_SCRIPT_PATH, start_script
+
+CONTAINER = "docker:index/container:Container"
+VOLUME = "docker:index/volume:Volume"
+IMAGE = "docker:index/remoteImage:RemoteImage"
+TOKEN = "docker-in-workspaces:index:DockerHostWorkspace"
+IMG = "codercom/enterprise-base:ubuntu"
+
+
+def build(name="alice", **args):
+    args.setdefault("image", IMG)
+
+    def program():
+        ws = DockerHostWorkspace(name, args)
+        return {
+            "docker_host": ws.docker_host,
+            "security_level": ws.security_level,
+            "container_name": ws.container_name,
+            "volume_names": ws.volume_names,
+            "running": ws.running,
+        }
+
+    return run(program)
+
+
+def env_of(container) -> dict:
+    return dict(item.split("=", 1) for item in container.inputs.get("envs", []))
+
+
+def mount_targets(container) -> dict:
+    return {m["target"]: m for m in container.inputs.get("mounts", [])}
+
+
+def test_dood_mounts_host_socket_and_adds_its_group():
+    result = build(strategy=Strategy.DOOD, docker_socket_gid=998)
+    ws = result.one(CONTAINER, "alice")
+    mounts = mount_targets(ws)
+    assert mounts["/var/run/docker.sock"] == {
+        "type": "bind",
+        "source": "/var/run/docker.sock",
+        "target": "/var/run/docker.sock",
+    }
+    assert ws.inputs["groupAdds"] == ["998"]
+    assert "privileged" not in ws.inputs
+    assert env_of(ws)["DOCKER_HOST"] == "unix:///var/run/docker.sock"
+    assert env_of(ws)["DIW_DOCKERD_MODE"] == "none"
+    assert "healthcheck" not in ws.inputs  # no daemon of its own to check
+    assert result.names(VOLUME) == ["alice-home"]  # no data root: the host's daemon keeps its data
+    assert result.value["security_level"] == "none"
+
+
+def test_dood_without_socket_gid_names_the_field():
+    with pytest.raises(ValueError, match="docker_socket_gid"):
+        build(strategy=Strategy.DOOD)
+
+
+def test_dind_is_privileged_with_its_own_data_root_and_starts_dockerd_first():
+    result = build(strategy=Strategy.DIND)
+    ws = result.one(CONTAINER, "alice")
+    assert ws.inputs["privileged"] is True
+    assert mount_targets(ws)["/var/lib/docker"] == {
+        "type": "volume",
+        "source": "alice-docker",
+        "target": "/var/lib/docker",
+    }
+    assert mount_targets(ws)["/home/coder"]["source"] == "alice-home"
+    assert ws.inputs["entrypoints"] == ["/bin/sh", START_SCRIPT_PATH]
+    assert ws.inputs["command"] == ["sleep", "infinity"]
+    upload = ws.inputs["uploads"][0]
+    assert upload["file"] == START_SCRIPT_PATH and upload["executable"] is True
+    assert upload["content"] == start_script()
+    env = env_of(ws)
+    assert env["DIW_DOCKERD_MODE"] == "rootful"
+    assert env["DIW_DOCKERD_DATA_ROOT"] == "/var/lib/docker"
+    assert env["DIW_DOCKERD_GROUP"] == "1000"
+    assert "DIW_DOCKERD_MTU" not in env  # default: the start script reads eth0's MTU
+    assert ws.inputs["healthcheck"]["tests"] == ["CMD", "docker", "info"]
+    assert ws.inputs["wait"] is True
+    assert result.value["security_level"] == "low"
+    assert result.value["docker_host"] == "unix:///var/run/docker.sock"
+
+
+def test_dind_sidecar_runs_privileged_daemon_beside_unprivileged_workspace():
+    result = build(strategy=Strategy.DIND_SIDECAR)
+    daemon = result.one(CONTAINER, "alice-daemon")
+    ws = result.one(CONTAINER, "alice")
+    assert daemon.inputs["privileged"] is True
+    assert "privileged" not in ws.inputs
+    assert ws.inputs["user"] == "1000"
+    assert ws.inputs["groupAdds"] == ["1000"]
+    # The workspace joins the daemon's network namespace (by id: a new daemon replaces the workspace).
+    assert ws.inputs["networkMode"] == "container:alice-daemon-id"
+    assert daemon.urn in ws.dependencies
+    # Socket shared through a volume, in both containers at the same path.
+    assert mount_targets(daemon)["/var/run/dind"]["source"] == "alice-socket"
+    assert mount_targets(ws)["/var/run/dind"]["source"] == "alice-socket"
+    assert "/var/lib/docker" not in mount_targets(ws)
+    assert mount_targets(daemon)["/var/lib/docker"]["source"] == "alice-docker"
+    assert env_of(ws)["DOCKER_HOST"] == env_of(daemon)["DOCKER_HOST"] == "unix:///var/run/dind/docker.sock"
+    assert env_of(ws)["DIW_DOCKERD_MODE"] == "wait"
+    assert env_of(daemon)["DIW_DOCKERD_MODE"] == "rootful"
+    assert daemon.inputs["healthcheck"]["tests"] == ["CMD", "docker", "info"]
+    assert "healthcheck" not in ws.inputs
+    assert daemon.inputs.get("command", []) == []  # no workload: dockerd stays in the foreground
+    images = {r.name: r.inputs["name"] for r in result.of_type(IMAGE)}
+    assert images == {"alice-daemon-image": "docker:27.5.1-dind", "alice-image": IMG}
+    assert not result.one(VOLUME, "alice-socket").retain_on_delete  # scratch
+    assert result.value["security_level"] == "low"
+
+
+def test_dind_sidecar_image_is_settable():
+    result = build(strategy=Strategy.DIND_SIDECAR, dind_image="registry.local/docker:28-dind")
+    assert result.one(IMAGE, "alice-daemon-image").inputs["name"] == "registry.local/docker:28-dind"
+
+
+def test_dind_rootless_runs_as_1000_with_rootless_socket_and_data_root():
+    result = build(strategy=Strategy.DIND_ROOTLESS)
+    ws = result.one(CONTAINER, "alice")
+    assert ws.inputs["privileged"] is True
+    assert ws.inputs["user"] == "1000"
+    env = env_of(ws)
+    assert env["XDG_RUNTIME_DIR"] == "/run/user/1000"
+    assert env["DOCKER_HOST"] == "unix:///run/user/1000/docker.sock"
+    assert env["DIW_DOCKERD_MODE"] == "rootless"
+    assert "DIW_DOCKERD_GROUP" not in env
+    assert mount_targets(ws)["/home/coder/.local/share/docker"]["source"] == "alice-docker"
+    assert result.value["security_level"] == "medium"
+
+
+def test_sysbox_uses_runtime_not_privileged_and_its_own_data_root():
+    result = build(strategy=Strategy.SYSBOX)
+    ws = result.one(CONTAINER, "alice")
+    assert ws.inputs["runtime"] == "sysbox-runc"
+    assert "privileged" not in ws.inputs
+    assert not any(m["type"] == "bind" for m in ws.inputs["mounts"])  # never the host's /var/lib/docker
+    assert mount_targets(ws)["/var/lib/docker"]["source"] == "alice-docker"
+    assert result.value["security_level"] == "high"
+
+
+def test_default_strategy_is_sysbox():
+    assert build().one(CONTAINER, "alice").inputs["runtime"] == "sysbox-runc"
+
+
+@pytest.mark.parametrize("strategy", list(Strategy))
+def test_every_child_is_parented_and_named_deterministically(strategy):
+    result = build(strategy=strategy, docker_socket_gid=998)
+    component = result.one(TOKEN, "alice")
+    for resource in result.resources:
+        if resource is not component:
+            assert resource.parent == component.urn, resource.name
+            assert resource.name.startswith("alice")
+    for container in result.of_type(CONTAINER):
+        assert container.inputs["name"] == container.name
+        assert container.delete_before_replace  # fixed names: delete, then create
+        assert container.inputs["restart"] == "unless-stopped"
+        labels = {item["label"]: item["value"] for item in container.inputs["labels"]}
+        assert labels["docker-in-workspaces.strategy"] == strategy.value
+    for volume in result.of_type(VOLUME):
+        assert volume.inputs["name"] == volume.name
+        if volume.name in ("alice-home", "alice-docker"):
+            assert volume.retain_on_delete
+    assert result.value["container_name"] == "alice"
+    assert sorted(result.value["volume_names"]) == sorted(result.names(VOLUME))
+
+
+@pytest.mark.parametrize("strategy", list(Strategy))
+def test_not_running_keeps_volumes_and_has_no_container(strategy):
+    result = build(strategy=strategy, docker_socket_gid=998, running=False)
+    assert result.of_type(CONTAINER) == []
+    assert result.of_type(IMAGE) == []
+    assert "alice-home" in result.names(VOLUME)
+    assert result.value["running"] is False
+
+
+def test_daemon_knobs_reach_the_start_script():
+    result = build(
+        strategy=Strategy.DIND,
+        mtu=1460,
+        default_address_pool="base=10.201.0.0/16,size=24",
+        daemon_socket_gid=2000,
+        daemon_ready_timeout=30,
+    )
+    ws = result.one(CONTAINER, "alice")
+    env = env_of(ws)
+    assert env["DIW_DOCKERD_MTU"] == "1460"
+    assert env["DIW_DOCKERD_ADDRESS_POOL"] == "base=10.201.0.0/16,size=24"
+    assert env["DIW_DOCKERD_GROUP"] == "2000"
+    assert env["DIW_DOCKERD_TIMEOUT"] == "30"
+    assert ws.inputs["healthcheck"]["startPeriod"] == "30s"
+    assert ws.inputs["waitTimeout"] == 60
+
+
+def test_coder_agent_token_is_secret_and_init_script_is_the_workload():
+    token = "coder-agent-token-5f2b9c"
+    result = build(
+        strategy=Strategy.DIND,
+        coder_agent={"url": "https://coder.example.com", "token": token, "init_script": "echo start-agent"},
+    )
+    ws = result.one(CONTAINER, "alice")
+    env = env_of(ws)
+    assert env["CODER_AGENT_URL"] == "https://coder.example.com"
+    assert env["CODER_AGENT_TOKEN"] == token
+    assert ws.inputs["command"] == ["/bin/sh", "-c", "echo start-agent"]
+    for resource in result.resources:
+        assert not any(token in s for s in plaintext_strings(resource.raw_inputs)), resource.name
+
+
+def test_envbuilder_selects_its_image_and_wraps_the_daemon_start_into_init_script():
+    creds = "eyJhdXRocyI6e319-secret"
+    result = build(
+        strategy=Strategy.DIND,
+        image=None,
+        envbuilder={
+            "git_url": "https://github.com/coder/envbuilder",
+            "devcontainer_dir": "examples/docker/02_dind",
+            "cache_repo": "registry.local/cache",
+            "fallback_image": "debian:bookworm",
+            "docker_config_base64": creds,
+            "init_script": "echo ready",
+        },
+    )
+    ws = result.one(CONTAINER, "alice")
+    assert result.one(IMAGE, "alice-image").inputs["name"] == "ghcr.io/coder/envbuilder:1.1.0"
+    assert "entrypoints" not in ws.inputs and "uploads" not in ws.inputs  # envbuilder's own entrypoint
+    env = env_of(ws)
+    assert env["ENVBUILDER_GIT_URL"] == "https://github.com/coder/envbuilder"
+    assert env["ENVBUILDER_DEVCONTAINER_DIR"] == "examples/docker/02_dind"
+    assert env["ENVBUILDER_CACHE_REPO"] == "registry.local/cache"
+    assert env["ENVBUILDER_FALLBACK_IMAGE"] == "debian:bookworm"
+    assert env["ENVBUILDER_DOCKER_CONFIG_BASE64"] == creds
+    init = env["ENVBUILDER_INIT_SCRIPT"]
+    assert "export DIW_DOCKERD_MODE=rootful\n" in init
+    assert start_script() in init
+    assert init.rstrip().endswith("/bin/sh -c 'echo ready'")
+    assert "DIW_DOCKERD_MODE" not in env  # knobs live in the init script, where the start happens
+    for resource in result.resources:
+        assert not any(creds in s for s in plaintext_strings(resource.raw_inputs)), resource.name
+
+
+def test_envbuilder_with_coder_agent_runs_the_agent_after_the_daemon():
+    result = build(
+        strategy=Strategy.SYSBOX,
+        image=None,
+        envbuilder={"git_url": "https://example.com/repo"},
+        coder_agent={"url": "https://coder", "token": "t0ken-value", "init_script": "run-agent"},
+    )
+    env = env_of(result.one(CONTAINER, "alice"))
+    assert env["ENVBUILDER_INIT_SCRIPT"].rstrip().endswith("/bin/sh -c run-agent")
+    assert env["CODER_AGENT_TOKEN"] == "t0ken-value"
+
+
+def test_envbuilder_image_is_settable():
+    result = build(image=None, envbuilder={"git_url": "https://example.com/repo", "image": "mirror/envbuilder:1.2"})
+    assert result.one(IMAGE, "alice-image").inputs["name"] == "mirror/envbuilder:1.2"
+
+
+def test_user_env_is_passed_sorted_and_cannot_override_the_strategy():
+    ws = build(strategy=Strategy.DIND, env={"B": "2", "A": "1"}).one(CONTAINER, "alice")
+    keys = [e.split("=", 1)[0] for e in ws.inputs["envs"]]
+    assert keys == sorted(keys) and env_of(ws)["A"] == "1"
+    with pytest.raises(ValueError, match="env.DOCKER_HOST"):
+        build(strategy=Strategy.DIND, env={"DOCKER_HOST": "tcp://evil:2375"})
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        ({"image": ""}, "image"),
+        ({"image": None}, "image"),
+        ({"mtu": 100}, "mtu"),
+        ({"default_address_pool": "10.0.0.0/8"}, "default_address_pool"),
+        ({"strategy": "docker-in-docker"}, "strategy"),
+        ({"command": ["x"], "coder_agent": {"url": "u", "token": "t", "init_script": "i"}}, "command"),
+        ({"envbuilder": {"devcontainer_dir": "x"}}, "envbuilder.git_url"),
+        ({"home_path": "home/coder"}, "home_path"),
+        ({"env": {"1BAD": "x"}}, "env.1BAD"),
+    ],
+)
+def test_bad_args_fail_naming_the_field_and_register_nothing(args, field):
+    with pytest.raises(ValueError, match=field.replace(".", r"\.")) as error:
+        build(**args)
+    assert field in str(error.value)
+    assert error.value.registered == []
+
+
+def test_bad_name_is_rejected():
+    with pytest.raises(ValueError, match="DNS-1123"):
+        build(name="Alice_1")
+
+
+def test_two_workspaces_share_nothing():
+    def program():
+        DockerHostWorkspace("alice", {"strategy": Strategy.DIND, "image": IMG})
+        DockerHostWorkspace("bob", {"strategy": Strategy.DIND, "image": IMG})
+
+    result = run(program)
+    assert sorted(result.names(VOLUME)) == ["alice-docker", "alice-home", "bob-docker", "bob-home"]
+    assert sorted(result.names(CONTAINER)) == ["alice", "bob"]
