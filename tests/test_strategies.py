@@ -1,0 +1,77 @@
+"""The target-neutral strategy layer: plans, and levels computed from what the plans ask for."""
+
+import dataclasses
+
+import pytest
+
+from components import Strategy
+from components.security import PodSecurityLevel, SecurityLevel, pod_security_level, security_level
+from components.strategies import PLANNERS, StrategyError, StrategyOptions, plan
+from components.strategies.spec import HostSocketMount
+
+OPTIONS = StrategyOptions(docker_socket_gid=998)
+
+EXPECTED = {
+    Strategy.DOOD: (SecurityLevel.NONE, PodSecurityLevel.PRIVILEGED),
+    Strategy.DIND: (SecurityLevel.LOW, PodSecurityLevel.PRIVILEGED),
+    Strategy.DIND_SIDECAR: (SecurityLevel.LOW, PodSecurityLevel.PRIVILEGED),
+    Strategy.DIND_ROOTLESS: (SecurityLevel.MEDIUM, PodSecurityLevel.PRIVILEGED),
+    Strategy.SYSBOX: (SecurityLevel.HIGH, PodSecurityLevel.BASELINE),
+}
+
+
+def test_every_strategy_has_a_module():
+    assert set(PLANNERS) == set(Strategy)
+
+
+@pytest.mark.parametrize("strategy", list(Strategy))
+def test_levels_match_the_design_table(strategy):
+    workspace_plan = plan(strategy, OPTIONS)
+    assert workspace_plan.strategy == strategy
+    assert (security_level(workspace_plan), pod_security_level(workspace_plan)) == EXPECTED[strategy]
+
+
+@pytest.mark.parametrize("strategy", list(Strategy))
+def test_every_daemon_has_its_own_data_root_volume(strategy):
+    workspace_plan = plan(strategy, OPTIONS)
+    daemon = workspace_plan.daemon_container
+    if strategy == Strategy.DOOD:
+        assert daemon is None
+        return
+    volumes = {v.key: v for v in workspace_plan.volumes}
+    mount = next(m for m in daemon.mounts if m.path == daemon.daemon.data_root)
+    assert volumes[mount.volume].persistent
+    assert workspace_plan.workspace.env_dict["DOCKER_HOST"] == workspace_plan.docker_host == daemon.daemon.docker_host
+
+
+def test_level_follows_the_specs_not_the_name():
+    sysbox = plan(Strategy.SYSBOX, OPTIONS)
+    as_privileged = dataclasses.replace(sysbox, containers=(dataclasses.replace(sysbox.workspace, privileged=True),))
+    assert security_level(as_privileged) == SecurityLevel.LOW
+    with_socket = dataclasses.replace(
+        sysbox,
+        containers=(dataclasses.replace(sysbox.workspace, host_sockets=(HostSocketMount("/x.sock", "/x.sock"),)),),
+    )
+    assert security_level(with_socket) == SecurityLevel.NONE
+    rootless = plan(Strategy.DIND_ROOTLESS, OPTIONS)
+    as_root = dataclasses.replace(rootless, containers=(dataclasses.replace(rootless.workspace, run_as_user=0),))
+    assert security_level(as_root) == SecurityLevel.LOW
+
+
+def test_sidecar_workspace_is_unprivileged_and_joins_the_daemon():
+    sidecar = plan(Strategy.DIND_SIDECAR, OPTIONS)
+    assert not sidecar.workspace.privileged and sidecar.workspace.run_as_user == 1000
+    assert sidecar.workspace.joins_network_of == "daemon"
+    assert sidecar.container("daemon").privileged
+    assert sidecar.workspace.supplemental_groups == (OPTIONS.daemon_socket_gid,)
+
+
+def test_unknown_strategy_lists_the_allowed_ones():
+    with pytest.raises(StrategyError, match="strategy: unknown strategy 'podman'; use one of: dood, dind"):
+        plan("podman")
+
+
+def test_dood_requires_socket_gid():
+    with pytest.raises(StrategyError) as error:
+        plan(Strategy.DOOD, StrategyOptions())
+    assert error.value.field == "docker_socket_gid"
