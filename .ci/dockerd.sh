@@ -6,12 +6,15 @@
 #   .ci/dockerd.sh stop    stop that daemon only and remove its bridge
 #   .ci/dockerd.sh status  exit 0 when the private daemon answers
 #   .ci/dockerd.sh env     print `export DOCKER_HOST=...` (eval "$(.ci/dockerd.sh env)")
+#   .ci/dockerd.sh prune-cgroups   remove empty cgroups that killed nested
+#                          daemons left under /sys/fs/cgroup/*/docker/
 #
 # Everything of the daemon lives under one state dir ($DIW_DOCKERD_DIR,
 # default /tmp/diw-dockerd): data root, exec root (with its own managed
 # containerd), pidfile, unix socket and log. It uses its own bridge
 # ($DIW_DOCKERD_BRIDGE, default diw0) and its own cgroup parent, so it never
-# touches another daemon on the machine. It runs with --iptables=false,
+# touches another daemon on the machine. `start` also makes /dev/net/tun and
+# /dev/fuse mode 0666 (what udev does on a usual host). It runs with --iptables=false,
 # --ip-forward=false and --ip-masq=false: nothing it starts can route off this
 # machine (published ports still work through docker-proxy on the host).
 #
@@ -56,7 +59,7 @@ daemon_pid() {
   pid="$(cat "$PIDFILE" 2>/dev/null || true)"
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
   # Make sure the pid is really our dockerd (pids get reused).
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "--pidfile $PIDFILE" || return 1
+  tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -q -- "--pidfile $PIDFILE" || return 1
   echo "$pid"
 }
 
@@ -83,7 +86,41 @@ ensure_bridge() {
   as_root ip link set "$BRIDGE" up
 }
 
+# Nested daemons need /dev/net/tun (rootlesskit, slirp4netns) and /dev/fuse
+# usable by a non-root user: --device copies the host node's mode, and on a
+# host without udev they are 0600 (udev's default rules make both 0666).
+ensure_devices() {
+  if [ ! -e /dev/net/tun ]; then
+    as_root mkdir -p /dev/net
+    as_root mknod -m 0666 /dev/net/tun c 10 200 || true
+  fi
+  local d
+  for d in /dev/net/tun /dev/fuse; do
+    [ -c "$d" ] || continue
+    if [ "$(stat -c %a "$d")" != 666 ]; then
+      as_root chmod 0666 "$d" && log "chmod 0666 $d (as udev does)"
+    fi
+  done
+}
+
+# dockerd's managed containerd writes exec/containerd/containerd.pid; after a
+# crash that pid may still be our old containerd, or be reused by anything else
+# (then dockerd waits for a containerd that never answers).
+stop_stale_containerd() {
+  local pidfile="$STATE_DIR/exec/containerd/containerd.pid" pid
+  [ -f "$pidfile" ] || return 0
+  pid="$(cat "$pidfile" 2>/dev/null || true)"
+  if [ -n "$pid" ] && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -q -- "$STATE_DIR/exec/containerd/"; then
+    log "stopping stale containerd pid $pid"
+    as_root kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    if kill -0 "$pid" 2>/dev/null; then as_root kill -KILL "$pid" 2>/dev/null || true; fi
+  fi
+  rm -f "$pidfile"
+}
+
 cmd_start() {
+  ensure_devices
   if answers; then
     log "already running: $DOCKER_HOST_URL"
     return 0
@@ -97,12 +134,13 @@ cmd_start() {
     mkdir -p "$STATE_DIR"
   fi
   rm -f "$SOCK" "$PIDFILE"
+  stop_stale_containerd
   ensure_bridge
 
   log "starting private dockerd (state $STATE_DIR, bridge $BRIDGE $BRIDGE_CIDR)"
   local start=$SECONDS
   # setsid: the daemon outlives this script and the caller's process group.
-  as_root setsid dockerd \
+  as_root setsid -w dockerd \
     --data-root "$STATE_DIR/data" \
     --exec-root "$STATE_DIR/exec" \
     --pidfile "$PIDFILE" \
@@ -118,12 +156,12 @@ cmd_start() {
   until answers; do
     if [ $((SECONDS - start)) -ge "$TIMEOUT" ]; then
       log "dockerd did not answer within ${TIMEOUT}s; log tail:"
-      tail -n 40 "$LOG" >&2 || true
+      grep -v "module=grpc" "$LOG" | tail -n 40 >&2 || true
       return 1
     fi
     if ! kill -0 $! 2>/dev/null && ! daemon_pid >/dev/null; then
       log "dockerd exited; log tail:"
-      tail -n 40 "$LOG" >&2 || true
+      grep -v "module=grpc" "$LOG" | tail -n 40 >&2 || true
       return 1
     fi
     sleep 0.5
@@ -154,11 +192,35 @@ cmd_stop() {
       while read -r m; do as_root umount -l "$m" 2>/dev/null || true; done
   fi
   rm -f "$SOCK" "$PIDFILE"
+  stop_stale_containerd
+  # Our cgroup parent (see --cgroup-parent), where it is empty now.
+  local cg
+  for cg in /sys/fs/cgroup/*/diw-docker /sys/fs/cgroup/diw-docker; do
+    [ -d "$cg" ] || continue
+    find "$cg" -mindepth 1 -depth -type d -exec rmdir {} \; 2>/dev/null || true
+    as_root rmdir "$cg" 2>/dev/null || true
+  done
   if ip link show "$BRIDGE" >/dev/null 2>&1; then
     as_root ip link set "$BRIDGE" down || true
     as_root ip link delete "$BRIDGE" type bridge || true
     log "removed bridge $BRIDGE"
   fi
+}
+
+# Nested daemons in containers run with the host's cgroup namespace and a
+# read-write /sys/fs/cgroup (the privileged-equivalent recipe, like privileged
+# on cgroup v1), so their containers get cgroups at /sys/fs/cgroup/*/docker/<id>.
+# When the outer container is killed, those stay behind, empty. This removes
+# empty <64-hex-id> cgroups there; a cgroup with processes cannot be removed.
+cmd_prune_cgroups() {
+  local n=0 d
+  for d in /sys/fs/cgroup/*/docker/* /sys/fs/cgroup/docker/*; do
+    [ -d "$d" ] || continue
+    [[ "$(basename "$d")" =~ ^[0-9a-f]{64}$ ]] || continue
+    [ -s "$d/cgroup.procs" ] && continue
+    as_root rmdir "$d" 2>/dev/null && n=$((n + 1))
+  done
+  log "removed $n empty nested-container cgroups"
 }
 
 case "${1:-}" in
@@ -167,5 +229,6 @@ case "${1:-}" in
   restart) cmd_stop; cmd_start ;;
   status) if answers; then echo "running: $DOCKER_HOST_URL"; else echo "not running"; exit 1; fi ;;
   env) echo "export DOCKER_HOST=$DOCKER_HOST_URL" ;;
-  *) echo "usage: $0 start|stop|restart|status|env" >&2; exit 2 ;;
+  prune-cgroups) cmd_prune_cgroups ;;
+  *) echo "usage: $0 start|stop|restart|status|env|prune-cgroups" >&2; exit 2 ;;
 esac

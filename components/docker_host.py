@@ -163,6 +163,9 @@ class DockerHostWorkspace(pulumi.ComponentResource):
             wait=True if spec.daemon is not None else None,
             wait_timeout=daemon.ready_timeout + 30 if spec.daemon is not None else None,
             network_mode=network_mode,
+            # An init as PID 1 reaps what the start script leaves when it execs the workload
+            # (a crashed dockerd would otherwise stay a zombie under e.g. `sleep infinity`).
+            init=True if launch.uses_start_script_file else None,
             restart="unless-stopped",
             must_run=True,
             labels=[

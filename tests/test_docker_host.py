@@ -72,6 +72,7 @@ def test_dind_is_privileged_with_its_own_data_root_and_starts_dockerd_first():
     assert mount_targets(ws)["/home/coder"]["source"] == "alice-home"
     assert ws.inputs["entrypoints"] == ["/bin/sh", START_SCRIPT_PATH]
     assert ws.inputs["command"] == ["sleep", "infinity"]
+    assert ws.inputs["init"] is True  # reaps a crashed dockerd once the workload is PID 1's child
     upload = ws.inputs["uploads"][0]
     assert upload["file"] == START_SCRIPT_PATH and upload["executable"] is True
     assert upload["content"] == start_script()

@@ -19,7 +19,8 @@ echo "fake dockerd: listening soon"
 if [ -n "${FAKE_EXIT_AFTER:-}" ]; then sleep "$FAKE_EXIT_AFTER"; echo "fake dockerd: fatal"; exit 3; fi
 if [ "${FAKE_READY_AFTER:-0}" != never ]; then sleep "${FAKE_READY_AFTER:-0}"; touch "$FAKE_DIR/ready"; fi
 trap 'echo "fake dockerd: stopping"; exit 0' TERM
-while :; do sleep 0.1; done
+i=0
+while [ "$i" -lt 300 ]; do sleep 0.1; i=$((i + 1)); done  # bounded: never outlives a test by long
 """
 
 FAKE_DOCKER = """\
@@ -38,7 +39,9 @@ def fake(tmp_path):
         path.chmod(0o755)
     script = tmp_path / "start-docker.sh"
     script.write_text(start_script())
-    return tmp_path
+    yield tmp_path
+    # The fake daemon outlives `exec` of the workload, as the real one does: stop it.
+    subprocess.run(["pkill", "-f", str(bin_dir)], check=False)
 
 
 def start(fake: Path, *workload: str, timeout: float = 20, **env: str) -> subprocess.CompletedProcess:

@@ -58,12 +58,31 @@ docker_ready() {
 
 daemon_pid=
 daemon_log=
+workload_given=$#
+
+# Alive and not a zombie (works for processes we may not signal, e.g. under sudo).
+daemon_alive() {
+  [ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status"
+}
+
+# Starts "$@" in the background, logging to $daemon_log; sets daemon_pid. With a
+# workload to exec, the daemon is detached from this shell (reparented to PID 1, the
+# container's init, which reaps it if it dies); without one, it stays our child so
+# that we can wait for it.
+spawn() {
+  if [ "$workload_given" -gt 0 ]; then
+    daemon_pid=$( (nohup "$@" >>"$daemon_log" 2>&1 </dev/null & echo $!) )
+  else
+    nohup "$@" >>"$daemon_log" 2>&1 </dev/null &
+    daemon_pid=$!
+  fi
+}
 
 # Waits until docker_ready, at most $timeout seconds; on failure prints the log tail.
 wait_ready() {
   waited=0
   until docker_ready; do
-    if [ -n "$daemon_pid" ] && ! kill -0 "$daemon_pid" 2>/dev/null; then
+    if [ -n "$daemon_pid" ] && ! daemon_alive "$daemon_pid"; then
       log "dockerd exited before it was ready; last lines of $daemon_log:"
       tail -n 40 "$daemon_log" >&2 2>/dev/null || true
       exit 1
@@ -80,6 +99,17 @@ wait_ready() {
     waited=$((waited + 1))
   done
   log "Docker is ready at $DOCKER_HOST after ${waited}s"
+}
+
+# Makes directory $1 exist and belong to this user. A fresh volume's mount point, or
+# /run/user/<uid>, is root's: fix it with passwordless sudo when the image has it.
+own_dir() {
+  mkdir -p "$1" 2>/dev/null || true
+  if [ ! -w "$1" ] && command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    sudo -n mkdir -p "$1" && sudo -n chown "$(id -u):$(id -g)" "$1"
+  fi
+  [ -w "$1" ] || fail "$1 is not writable by uid $(id -u); make it the user's in the image, or allow passwordless sudo"
+  chmod "$2" "$1" 2>/dev/null || true
 }
 
 start_daemon() {
@@ -99,15 +129,15 @@ start_daemon() {
 
   if [ "$mode" = rootless ]; then
     daemon_log=${DIW_DOCKERD_LOG:-$XDG_RUNTIME_DIR/dockerd.log}
-    mkdir -p "$XDG_RUNTIME_DIR" "${DIW_DOCKERD_DATA_ROOT:-$HOME/.local/share/docker}" 2>/dev/null || true
-    [ -w "$XDG_RUNTIME_DIR" ] || fail "XDG_RUNTIME_DIR $XDG_RUNTIME_DIR is not writable by uid $(id -u)"
+    own_dir "$XDG_RUNTIME_DIR" 700
+    own_dir "${DIW_DOCKERD_DATA_ROOT:-$HOME/.local/share/docker}" 710
     launcher=
     for candidate in dockerd-rootless.sh /usr/share/docker.io/contrib/dockerd-rootless.sh; do
       if command -v "$candidate" >/dev/null 2>&1; then launcher=$candidate; break; fi
     done
     [ -n "$launcher" ] || fail "rootless mode needs dockerd-rootless.sh (docker rootless extras) in the image"
     log "starting rootless dockerd: $launcher $*"
-    nohup "$launcher" "$@" >>"$daemon_log" 2>&1 &
+    spawn "$launcher" "$@"
   else
     [ -n "$group" ] && set -- "$@" --group="$group"
     if [ "$(id -u)" = 0 ]; then
@@ -120,13 +150,15 @@ start_daemon() {
       fail "rootful dockerd needs root (or passwordless sudo); running as uid $(id -u)"
     fi
     mkdir -p "$(dirname "$daemon_log")" 2>/dev/null || true
+    # No dockerd runs when its container starts: a pid file left by a crash is stale.
+    # shellcheck disable=SC2086
+    $as_root rm -f /var/run/docker.pid
     log "starting dockerd $*"
     # shellcheck disable=SC2086 # as_root is empty or the two words "sudo -n"
-    nohup $as_root mkdir -p "$(dirname "$socket")" >/dev/null 2>&1 || true
+    $as_root mkdir -p "$(dirname "$socket")" >/dev/null 2>&1 || true
     # shellcheck disable=SC2086
-    nohup $as_root dockerd "$@" >>"$daemon_log" 2>&1 &
+    spawn $as_root dockerd "$@"
   fi
-  daemon_pid=$!
 }
 
 if [ "$mode" = wait ]; then

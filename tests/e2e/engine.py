@@ -15,11 +15,13 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 import docker
 import docker.errors
+from docker.models.containers import _create_container_args
 from docker.types import Mount
 
 WORKSPACE_IMAGE = os.environ.get("DIW_E2E_WORKSPACE_IMAGE", "diw-test/workspace:latest")
@@ -44,6 +46,7 @@ _CAPS_ERROR = re.compile(r"unable to apply caps", re.I)
 
 # --- where things are -------------------------------------------------------
 
+
 def state_dir() -> Path:
     """The private daemon's state dir (``$DIW_DOCKERD_DIR``, default /tmp/diw-dockerd)."""
     return Path(os.environ.get("DIW_DOCKERD_DIR", "/tmp/diw-dockerd"))
@@ -57,7 +60,7 @@ def docker_host() -> str:
 def socket_path() -> Optional[Path]:
     """The daemon's unix socket on this machine, or None for a tcp:// host."""
     host = docker_host()
-    return Path(host[len("unix://"):]) if host.startswith("unix://") else None
+    return Path(host[len("unix://") :]) if host.startswith("unix://") else None
 
 
 def cache_dir() -> Path:
@@ -91,6 +94,7 @@ def images_present(c: docker.DockerClient) -> bool:
 
 
 # --- privileged, or the closest thing to it ---------------------------------
+
 
 def _daemon_pid() -> Optional[int]:
     sock = socket_path()
@@ -186,22 +190,29 @@ def _find_cap_drop(c: docker.DockerClient, image: str) -> tuple[str, ...]:
     raise RuntimeError(f"no capability set starts a container here: {err}")
 
 
-def privileged_equivalent_host_config_kwargs(
-    c: docker.DockerClient, image: str = WORKSPACE_IMAGE
-) -> dict[str, Any]:
+def privileged_equivalent_host_config_kwargs(c: docker.DockerClient, image: str = WORKSPACE_IMAGE) -> dict[str, Any]:
     """kwargs for ``containers.run/create``: `privileged`, or its closest equivalent.
 
     When `privileged=True` works, that is returned. Otherwise (this machine):
     every capability of the daemon's bounding set (``cap_add=["ALL"]`` minus
-    what the kernel lacks), seccomp/AppArmor unconfined, unmasked /proc paths,
-    all device cgroup access plus /dev/fuse and /dev/net/tun, and the host's
-    /sys/fs/cgroup bind-mounted read-write with the host cgroup namespace, as a
-    privileged container gets on cgroup v1. Differences from privileged that
-    remain: /sys is read-only, CAP_SYS_RESOURCE is missing, host devices other
-    than the two above are not created in /dev.
+    what the kernel lacks), seccomp/AppArmor/SELinux labels off, all device
+    cgroup access plus /dev/fuse and /dev/net/tun, the host's /sys/fs/cgroup
+    bind-mounted read-write with the host cgroup namespace (what a privileged
+    container gets on cgroup v1), and net.ipv4.ip_forward=1 in the container's
+    network namespace. Differences from privileged that remain: /sys is
+    read-only, CAP_SYS_RESOURCE is missing, host devices other than the two
+    above are not created in /dev, and /proc/sys stays read-only unless the
+    extra HostConfig fields below are added.
 
     Callers add their own ``volumes=`` (e.g. a named volume at /var/lib/docker);
     ``mounts`` here only carries the cgroup bind, so extend it, don't replace it.
+
+    Not expressible as SDK kwargs: the CLI's ``--security-opt
+    systempaths=unconfined`` (empty MaskedPaths/ReadonlyPaths, i.e. writable
+    /proc/sys and unmasked /proc paths). Rootful dockerd copes without it (the
+    sysctl below turns forwarding on); rootless (rootlesskit) does not. Use
+    :func:`privileged_equivalent_host_config_extra` with :func:`run_container`,
+    or :func:`run_privileged_equivalent` which merges both.
     """
     if privileged_works(c, image):
         return {"privileged": True}
@@ -216,6 +227,8 @@ def privileged_equivalent_host_config_kwargs(
         "device_cgroup_rules": ["a *:* rwm"],
         "devices": [f"{d}:{d}:rwm" for d in NESTED_DEVICES if os.path.exists(d)],
         "cgroupns": "host",
+        # /proc/sys is read-only without privileged; dockerd wants forwarding on.
+        "sysctls": {"net.ipv4.ip_forward": "1"},
         "mounts": [Mount("/sys/fs/cgroup", "/sys/fs/cgroup", type="bind", read_only=False)],
     }
     if drop:
@@ -223,10 +236,75 @@ def privileged_equivalent_host_config_kwargs(
     return kwargs
 
 
+# The CLI's `--security-opt systempaths=unconfined`, as HostConfig fields.
+UNMASK_SYSTEM_PATHS: dict[str, Any] = {"MaskedPaths": [], "ReadonlyPaths": []}
+
+
+def privileged_equivalent_host_config_extra(c: docker.DockerClient, image: str = WORKSPACE_IMAGE) -> dict[str, Any]:
+    """Raw HostConfig fields to add (see :func:`create_container`): {} if privileged works."""
+    return {} if privileged_works(c, image) else dict(UNMASK_SYSTEM_PATHS)
+
+
+def create_container(
+    c: docker.DockerClient,
+    image: str,
+    command: Any = None,
+    *,
+    host_config_extra: Optional[dict[str, Any]] = None,
+    **kwargs: Any,
+):
+    """``c.containers.create`` that can also set raw HostConfig fields.
+
+    The SDK has no kwarg for MaskedPaths/ReadonlyPaths (the CLI's
+    systempaths=unconfined); this builds the request as the SDK does and adds
+    `host_config_extra` to its HostConfig.
+    """
+    kwargs.update(image=image, command=command, version=c.api._version)
+    create_kwargs = _create_container_args(kwargs)
+    if host_config_extra:
+        create_kwargs["host_config"].update(host_config_extra)
+    resp = c.api.create_container(**create_kwargs)
+    return c.containers.get(resp["Id"])
+
+
+def run_container(c: docker.DockerClient, image: str, command: Any = None, **kwargs: Any):
+    """:func:`create_container` then start (detached); returns the Container."""
+    ctr = create_container(c, image, command, **kwargs)
+    try:
+        ctr.start()
+    except docker.errors.APIError:
+        ctr.remove(force=True)
+        raise
+    return ctr
+
+
+def run_privileged_equivalent(c: docker.DockerClient, image: str, command: Any = None, **kwargs: Any):
+    """Start a container as privileged as this host permits, plus `kwargs`.
+
+    `mounts` in `kwargs` are added to the cgroup bind; `security_opt`,
+    `devices` and `cap_drop` are merged as well.
+    """
+    merged = dict(privileged_equivalent_host_config_kwargs(c, image))
+    for key in ("mounts", "security_opt", "devices", "cap_add", "cap_drop", "device_cgroup_rules"):
+        if key in kwargs:
+            merged[key] = list(merged.get(key, [])) + list(kwargs.pop(key))
+    if "sysctls" in kwargs:
+        merged["sysctls"] = {**merged.get("sysctls", {}), **kwargs.pop("sysctls")}
+    merged.update(kwargs)
+    extra = privileged_equivalent_host_config_extra(c, image)
+    return run_container(c, image, command, host_config_extra=extra, **merged)
+
+
 # --- running things in containers -------------------------------------------
 
-def exec_run(container, cmd: Iterable[str] | str, user: str = "", environment: Optional[dict] = None,
-             timeout: Optional[float] = None) -> tuple[int, str]:
+
+def exec_run(
+    container,
+    cmd: Iterable[str] | str,
+    user: str = "",
+    environment: Optional[dict] = None,
+    timeout: Optional[float] = None,
+) -> tuple[int, str]:
     """Run `cmd` in a running container; (exit code, stdout+stderr as text).
 
     With `timeout`, the command runs under coreutils' `timeout` in the container.
@@ -240,8 +318,9 @@ def exec_run(container, cmd: Iterable[str] | str, user: str = "", environment: O
     return res.exit_code, (res.output or b"").decode(errors="replace")
 
 
-def wait_for_docker(container, docker_host_in_container: str = "", user: str = "",
-                    timeout: float = 60.0, interval: float = 0.5) -> float:
+def wait_for_docker(
+    container, docker_host_in_container: str = "", user: str = "", timeout: float = 60.0, interval: float = 0.5
+) -> float:
     """Wait until `docker info` answers inside `container`; seconds it took.
 
     Raises TimeoutError with the last output (and the container's log tail).
@@ -250,12 +329,16 @@ def wait_for_docker(container, docker_host_in_container: str = "", user: str = "
     start = time.monotonic()
     out = ""
     while time.monotonic() - start < timeout:
-        code, out = exec_run(container, ["docker", "info"], user=user, environment=env, timeout=15)
-        if code == 0:
-            return time.monotonic() - start
         container.reload()
         if container.status != "running":
+            out = f"container {container.status}: {container.attrs['State']}"
             break
+        try:
+            code, out = exec_run(container, ["docker", "info"], user=user, environment=env, timeout=15)
+        except docker.errors.APIError as exc:  # stopped between reload and exec
+            code, out = -1, str(exc)
+        if code == 0:
+            return time.monotonic() - start
         time.sleep(interval)
     logs = container.logs(tail=40).decode(errors="replace")
     raise TimeoutError(f"docker info did not answer in {container.name}: {out[-2000:]}\n--- logs\n{logs}")

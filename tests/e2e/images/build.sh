@@ -17,7 +17,6 @@
 # debootstrap (installed with apt-get when missing).
 set -euo pipefail
 
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 SUITE="${DIW_E2E_SUITE:-bookworm}"
 CACHE="${DIW_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/docker-in-workspaces}"
 WORKSPACE_IMAGE="${DIW_E2E_WORKSPACE_IMAGE:-diw-test/workspace:latest}"
@@ -35,7 +34,7 @@ WORKSPACE_PACKAGES=(
 BUSYBOX_PACKAGE=busybox-static
 
 T0=$SECONDS
-timing() { printf '[build.sh] %-40s %4ds (total %ds)\n' "$1" "$(($SECONDS - $2))" "$((SECONDS - T0))"; }
+timing() { printf '[build.sh] %-40s %4ds (total %ds)\n' "$1" "$((SECONDS - $2))" "$((SECONDS - T0))"; }
 log() { echo "[build.sh] $*" >&2; }
 
 [ "$(id -u)" -eq 0 ] || { log "must run as root (debootstrap, chroot)"; exit 1; }
@@ -97,7 +96,13 @@ WS_TAR="$CACHE/workspace-$SUITE-$KEY.tar"
 if [ ! -s "$WS_TAR" ]; then
   t=$SECONDS
   WORK="$(mktemp -d "$CACHE/rootfs.XXXXXX")"
-  trap 'umount -R "$WORK/rootfs/proc" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+  # A failed debootstrap can leave proc/sys/dev mounted in the target.
+  cleanup_work() {
+    awk -v d="$WORK/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r |
+      while read -r m; do umount -l "$m" 2>/dev/null || true; done
+    rm -rf "$WORK"
+  }
+  trap cleanup_work EXIT
   include="$(IFS=,; echo "${WORKSPACE_PACKAGES[*]}")"
   debootstrap --variant=minbase --include="$include" "$SUITE" "$WORK/rootfs" "$MIRROR" \
     >"$WORK/debootstrap.log" 2>&1 || { tail -n 40 "$WORK/debootstrap.log" >&2; exit 1; }
@@ -166,6 +171,7 @@ fi
 # --- import ------------------------------------------------------------------
 t=$SECONDS
 if [ "$(image_key "$WORKSPACE_IMAGE")" != "$KEY" ]; then
+  old="$(docker image inspect -f '{{.Id}}' "$WORKSPACE_IMAGE" 2>/dev/null || true)"
   docker import \
     --change "LABEL diw.cache-key=$KEY" \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
@@ -173,6 +179,8 @@ if [ "$(image_key "$WORKSPACE_IMAGE")" != "$KEY" ]; then
     --change 'WORKDIR /' \
     --change 'CMD ["sleep", "infinity"]' \
     "$WS_TAR" "$WORKSPACE_IMAGE" >/dev/null
+  # The previous build, now untagged (kept while a container still uses it).
+  [ -n "$old" ] && { docker rmi "$old" >/dev/null 2>&1 || true; }
   timing "docker import $WORKSPACE_IMAGE" $t
 else
   log "up to date: $WORKSPACE_IMAGE (key $KEY)"
@@ -180,11 +188,13 @@ fi
 
 t=$SECONDS
 if [ "$(image_key "$BUSYBOX_IMAGE")" != "$KEY" ]; then
+  old="$(docker image inspect -f '{{.Id}}' "$BUSYBOX_IMAGE" 2>/dev/null || true)"
   docker import \
     --change "LABEL diw.cache-key=$KEY" \
     --change 'ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'CMD ["sh"]' \
     "$BB_TAR" "$BUSYBOX_IMAGE" >/dev/null
+  [ -n "$old" ] && { docker rmi "$old" >/dev/null 2>&1 || true; }
   timing "docker import $BUSYBOX_IMAGE" $t
 else
   log "up to date: $BUSYBOX_IMAGE (key $KEY)"
@@ -198,6 +208,10 @@ if [ ! -s "$BB_SAVE" ]; then
 fi
 ln -sfn "$(basename "$BB_SAVE")" "$CACHE/busybox.tar"
 chmod a+r "$BB_SAVE"
+
+# Tarballs of earlier keys (this script or the package list changed).
+find "$CACHE" -maxdepth 1 -type f \( -name 'workspace-*.tar' -o -name 'busybox-*.tar' \) \
+  ! -name "*-$KEY.tar" -print -delete | sed 's/^/[build.sh] removed old /' >&2
 
 docker image ls --format '{{.Repository}}:{{.Tag}} {{.ID}} {{.Size}}' | grep '^diw-test/' >&2 || true
 echo "[build.sh] busybox image tar: $CACHE/busybox.tar"

@@ -1,0 +1,45 @@
+"""e2e fixtures: the private engine (`.ci/dockerd.sh start`) and the test images (`tests/e2e/images/build.sh`).
+
+Every test here is marked `e2e`. Without an engine they skip with the reason
+printed; with DIW_E2E_REQUIRED=1 (CI, once the engine is up) that is a failure.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import engine  # noqa: E402
+
+
+def pytest_collection_modifyitems(items):
+    here = Path(__file__).resolve().parent
+    for item in items:
+        if Path(str(item.fspath)).resolve().is_relative_to(here):
+            item.add_marker(pytest.mark.e2e)
+
+
+def _unavailable(reason: str):
+    if os.environ.get("DIW_E2E_REQUIRED") == "1":
+        pytest.fail(f"e2e required but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def client():
+    try:
+        docker_client = engine.client(timeout=300)
+    except Exception as exc:  # noqa: BLE001 - any failure means "no engine"
+        _unavailable(f"no Docker engine at {engine.docker_host()} ({exc}); run `bash .ci/dockerd.sh start`")
+    if not engine.images_present(docker_client):
+        _unavailable("test images missing; run `bash tests/e2e/images/build.sh`")
+    if not engine.privileged_works(docker_client):
+        print(
+            "\n[e2e] --privileged fails on this kernel "
+            f"({engine.privileged_error(docker_client)}); privileged specs run with the closest equivalent: "
+            f"{sorted(engine.privileged_equivalent_host_config_kwargs(docker_client))} + unmasked system paths"
+        )
+    return docker_client

@@ -1,0 +1,124 @@
+"""The Docker-host strategies on a real engine: the workspace gets a working Docker."""
+
+import io
+import tarfile
+
+import docker.errors
+import engine
+import pytest
+from deploy import deploy, destroy
+
+from components import DockerHostWorkspace, Strategy
+
+IMAGE = "codercom/enterprise-base:ubuntu"  # mapped to diw-test/workspace by deploy.IMAGE_MAP
+NESTED_IMAGE = engine.BUSYBOX_IMAGE
+
+
+def workspace_program(name, **args):
+    args.setdefault("image", IMAGE)
+    args.setdefault("daemon_ready_timeout", 90)
+
+    def program():
+        ws = DockerHostWorkspace(name, args)
+        return {"docker_host": ws.docker_host, "security_level": ws.security_level}
+
+    return program
+
+
+def user_of(container) -> str:
+    return container.attrs["Config"]["User"] or "root"
+
+
+def put_file(container, path: str, data: bytes) -> None:
+    directory, _, filename = path.rpartition("/")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        info = tarfile.TarInfo(filename)
+        info.size = len(data)
+        info.mode = 0o644
+        archive.addfile(info, io.BytesIO(data))
+    container.put_archive(directory, buffer.getvalue())
+
+
+def in_workspace(container, command: str, user: str = "", timeout: float = 120) -> str:
+    """Run `command` in the workspace as its normal user, with the container's own env (DOCKER_HOST)."""
+    code, output = engine.exec_run(container, ["sh", "-c", command], user=user or user_of(container), timeout=timeout)
+    assert code == 0, f"`{command}` exited {code} as {user or user_of(container)}:\n{output}"
+    return output
+
+
+def load_nested_image(container, user: str = "") -> None:
+    put_file(container, "/tmp/busybox.tar", engine.busybox_tar().read_bytes())
+    in_workspace(container, "docker load -i /tmp/busybox.tar", user=user)
+
+
+@pytest.fixture
+def cleanup(client):
+    names: list[str] = []
+    yield names
+    destroy(client, names)
+
+
+@pytest.mark.parametrize("strategy", [Strategy.DIND, Strategy.DIND_ROOTLESS, Strategy.DIND_SIDECAR])
+def test_nested_docker_works_in_the_workspace(client, cleanup, strategy):
+    name = f"e2e-{strategy.value}"
+    cleanup.append(name)
+    result = deploy(client, workspace_program(name, strategy=strategy), [name])
+    print(f"\n[e2e] {strategy}: notes {result.mocks.notes}; ready in {result.mocks.timings}")
+    workspace = client.containers.get(name)
+    info = in_workspace(workspace, "docker info --format '{{.Driver}} {{.DockerRootDir}}'")
+    assert "overlay2" in info  # its own volume: not fuse-overlayfs or vfs
+    load_nested_image(workspace)
+    assert in_workspace(workspace, f"docker run --rm {NESTED_IMAGE} echo nested-ok").strip() == "nested-ok"
+
+
+def test_dood_uses_the_host_daemon_as_uid_1000_through_the_socket_group(client, cleanup):
+    name = "e2e-dood"
+    cleanup.append(name)
+    gid = engine.socket_path().stat().st_gid
+    deploy(client, workspace_program(name, strategy=Strategy.DOOD, docker_socket_gid=gid), [name])
+    workspace = client.containers.get(name)
+    assert str(gid) in workspace.attrs["HostConfig"]["GroupAdd"]
+    output = in_workspace(workspace, "id -G; docker info --format '{{.Name}}'", user="1000")
+    assert str(gid) in output.split("\n")[0].split()
+    # The workspace sees the host's containers, itself included: that is what "none" means.
+    assert name in in_workspace(workspace, "docker ps --format '{{.Names}}'", user="1000")
+    # (the last line: the private engine warns that it does not forward IPv4, on purpose)
+    output = in_workspace(workspace, f"docker run --rm {NESTED_IMAGE} echo dood-ok", user="1000")
+    assert output.strip().splitlines()[-1] == "dood-ok"
+
+
+def test_dind_sidecar_published_ports_answer_on_workspace_localhost(client, cleanup):
+    name = "e2e-sidecar-ports"
+    cleanup.append(name)
+    deploy(client, workspace_program(name, strategy=Strategy.DIND_SIDECAR), [name])
+    workspace = client.containers.get(name)
+    assert user_of(workspace) == "1000"
+    load_nested_image(workspace)
+    in_workspace(workspace, f"docker run -d --name web -p 8080:80 {NESTED_IMAGE} httpd -f -p 80 -h /var/www")
+    body = in_workspace(
+        workspace, "for i in $(seq 30); do curl -fsS http://127.0.0.1:8080/ && exit 0; sleep 1; done; exit 1"
+    )
+    assert "hello from diw-test/busybox" in body
+
+
+def test_sysbox_needs_its_runtime(client, cleanup):
+    if "sysbox-runc" not in client.info().get("Runtimes", {}):
+        pytest.skip(
+            "sysbox-runc is not installed on this engine (it needs a host kernel module setup we cannot do here)"
+        )
+    name = "e2e-sysbox"
+    cleanup.append(name)
+    deploy(client, workspace_program(name, strategy=Strategy.SYSBOX), [name])
+    workspace = client.containers.get(name)
+    load_nested_image(workspace)
+    assert in_workspace(workspace, f"docker run --rm {NESTED_IMAGE} echo ok").strip() == "ok"
+
+
+def test_unknown_fields_fail_loudly(client):
+    from deploy import EngineMocks, UnsupportedInput
+
+    with pytest.raises(UnsupportedInput, match="pidMode"):
+        EngineMocks(client)._container("x", {"name": "x", "image": "i", "pidMode": "host"})
+    with pytest.raises(docker.errors.NotFound):
+        client.containers.get("x")
