@@ -1,5 +1,22 @@
-"""docker-in-workspaces: `pulumi up` creates the workspaces configured in Pulumi.<stack>.yaml."""
+"""docker-in-workspaces: one directory, two entry points.
 
-from components.program import main
+- `pulumi up` (Pulumi.yaml): the Python host connects the runtime to the engine's
+  resource monitor, then runs this file: it creates the workspaces configured in
+  Pulumi.<stack>.yaml.
+- `pulumi package add <this repository>` (PulumiPlugin.yaml): the Python host runs
+  `python <this directory> <engine address>`, with no resource monitor: this file
+  then serves the components as a provider plugin (see provider.py), so programs in
+  any Pulumi language can use them.
+"""
 
-main()
+if __name__ == "__main__":
+    import pulumi.runtime
+
+    if pulumi.runtime.settings.get_monitor() is None:
+        from provider import serve
+
+        serve()
+    else:
+        from components.program import main
+
+        main()

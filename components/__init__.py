@@ -1,13 +1,14 @@
 """docker-in-workspaces: development workspaces with a working Docker daemon, by strategy.
 
 ```python
-from components import Strategy, DockerHostWorkspace
+from components import Strategy, DockerHostWorkspace, KubernetesWorkspace
 ws = DockerHostWorkspace("alice", args={"strategy": Strategy.SYSBOX, "image": "codercom/enterprise-base:ubuntu"})
 ```
 """
 
 from .args import CoderAgentArgs, DockerHostWorkspaceArgs, EnvbuilderArgs, WorkspaceArgs
 from .docker_host import DockerHostWorkspace
+from .kubernetes import KubernetesResourcesArgs, KubernetesWorkspace, KubernetesWorkspaceArgs, TolerationArgs
 from .security import PodSecurityLevel, SecurityLevel
 from .strategies import StrategyError
 from .strategy import Strategy
@@ -17,9 +18,13 @@ __all__ = [
     "DockerHostWorkspace",
     "DockerHostWorkspaceArgs",
     "EnvbuilderArgs",
+    "KubernetesResourcesArgs",
+    "KubernetesWorkspace",
+    "KubernetesWorkspaceArgs",
     "PodSecurityLevel",
     "SecurityLevel",
     "Strategy",
     "StrategyError",
+    "TolerationArgs",
     "WorkspaceArgs",
 ]

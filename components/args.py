@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Optional, TypedDict
+from typing import Annotated, Optional, TypedDict
 
 import pulumi
 from typing_extensions import NotRequired
@@ -48,7 +48,7 @@ class EnvbuilderArgs(TypedDict):
     """Image used when the build fails (ENVBUILDER_FALLBACK_IMAGE)."""
     cache_repo: NotRequired[pulumi.Input[str]]
     """Registry repository for layer caching (ENVBUILDER_CACHE_REPO)."""
-    docker_config_base64: NotRequired[pulumi.Input[str]]
+    docker_config_base64: NotRequired[Annotated[pulumi.Input[str], "secret"]]
     """Base64 Docker config.json with registry credentials; kept a Pulumi secret."""
     image: NotRequired[str]
     """Envbuilder image; default pinned `ghcr.io/coder/envbuilder:1.1.0`."""
@@ -59,7 +59,7 @@ class CoderAgentArgs(TypedDict):
 
     url: pulumi.Input[str]
     """Coder deployment URL (CODER_AGENT_URL)."""
-    token: pulumi.Input[str]
+    token: Annotated[pulumi.Input[str], "secret"]
     """Agent token (CODER_AGENT_TOKEN); kept a Pulumi secret."""
     init_script: pulumi.Input[str]
     """The agent's init script (coder_agent.init_script in Coder templates); it becomes the workload."""

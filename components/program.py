@@ -14,7 +14,7 @@ from typing import Any
 import pulumi
 
 from .args import WorkspaceArgs
-from .config import ConfigError, StackConfig, WorkspaceConfig, load_stack_config
+from .config import ConfigError, KubernetesConfig, StackConfig, WorkspaceConfig, load_stack_config
 
 PROJECT = "docker-in-workspaces"
 CONFIG_KEYS = ("target", "workspaces", "kubernetes")
@@ -55,32 +55,72 @@ def workspace_args(ws: WorkspaceConfig) -> WorkspaceArgs:
     return args  # type: ignore[return-value]
 
 
-def _docker_workspace(ws: WorkspaceConfig, config: StackConfig) -> dict[str, pulumi.Output]:
+Exports = dict[str, dict[str, pulumi.Output]]
+
+
+def _docker_target(config: StackConfig) -> Exports:
     from .docker_host import DockerHostWorkspace
 
-    component = DockerHostWorkspace(ws.name, workspace_args(ws))
-    return {
-        "strategy": pulumi.Output.from_input(ws.strategy.value),
-        "dockerHost": component.docker_host,
-        "securityLevel": component.security_level,
-        "containerName": component.container_name,
-        "volumeNames": component.volume_names,
-        "running": component.running,
-    }
+    exports: Exports = {}
+    for ws in config.workspaces:
+        component = DockerHostWorkspace(ws.name, workspace_args(ws))
+        exports[ws.name] = {
+            "strategy": pulumi.Output.from_input(ws.strategy.value),
+            "dockerHost": component.docker_host,
+            "securityLevel": component.security_level,
+            "containerName": component.container_name,
+            "volumeNames": component.volume_names,
+            "running": component.running,
+        }
+    return exports
 
 
-TARGETS: dict[str, Callable[[WorkspaceConfig, StackConfig], dict[str, pulumi.Output]]] = {
-    "docker": _docker_workspace,
+def kubernetes_args(config: StackConfig) -> dict[str, dict[str, Any]]:
+    """Each workspace's args merged with the stack's `kubernetes:` settings block."""
+    settings = (config.kubernetes or KubernetesConfig()).model_dump(exclude_none=True)
+    return {ws.name: {**workspace_args(ws), **settings} for ws in config.workspaces}
+
+
+def _kubernetes_target(config: StackConfig) -> Exports:
+    from .kubernetes import KubernetesWorkspace, shared_resources
+
+    # Namespaces and RuntimeClasses are shared by workspaces: created once, here.
+    shared = shared_resources(kubernetes_args(config))  # type: ignore[arg-type]
+    exports: Exports = {}
+    for ws in config.workspaces:
+        component = KubernetesWorkspace(
+            ws.name, shared.args[ws.name], pulumi.ResourceOptions(depends_on=shared.dependencies[ws.name])
+        )
+        exports[ws.name] = {
+            "strategy": pulumi.Output.from_input(ws.strategy.value),
+            "dockerHost": component.docker_host,
+            "securityLevel": component.security_level,
+            "podSecurityLevel": component.pod_security_level,
+            "namespace": component.namespace,
+            "deploymentName": component.deployment_name,
+        }
+    return exports
+
+
+TARGETS: dict[str, Callable[[StackConfig], Exports]] = {
+    "docker": _docker_target,
+    "kubernetes": _kubernetes_target,
 }
 
 
 def check_all(config: StackConfig) -> None:
     """Resolve every workspace's args before registering anything, so one bad one deploys nothing."""
     from .args import resolve
+    from .kubernetes import resolve_kubernetes
 
-    for index, ws in enumerate(config.workspaces):
+    if config.target == "kubernetes":
+        merged = kubernetes_args(config)
+        checks = [(ws.name, lambda name: resolve_kubernetes(name, merged[name])) for ws in config.workspaces]
+    else:
+        checks = [(ws.name, lambda name, ws=ws: resolve(name, workspace_args(ws))) for ws in config.workspaces]
+    for index, (name, check) in enumerate(checks):
         try:
-            resolve(ws.name, workspace_args(ws))
+            check(name)
         except ValueError as exc:
             raise ConfigError(f"invalid stack config:\n  workspaces[{index}].{exc}") from None
 
@@ -91,6 +131,5 @@ def main() -> None:
         check_all(config)
     except ConfigError as exc:
         raise pulumi.RunError(str(exc)) from None
-    build = TARGETS[config.target]
     pulumi.export("target", config.target)
-    pulumi.export("workspaces", {ws.name: build(ws, config) for ws in config.workspaces})
+    pulumi.export("workspaces", TARGETS[config.target](config))

@@ -1,0 +1,91 @@
+"""The example Kubernetes stack (Pulumi.k8s.yaml): valid config, and the objects it makes validate for every version."""
+
+from pathlib import Path
+
+import pulumi
+import pytest
+import yaml
+from harness import run
+from kube import DEPLOYMENT, NAMESPACE, RUNTIME_CLASS, kubernetes_resources, manifest, validate_strict, versions
+
+from components import program
+from components.config import load_stack_config
+from components.kubernetes import KubernetesWorkspace, shared_resources
+
+ROOT = Path(__file__).resolve().parent.parent
+STACK_FILE = ROOT / "Pulumi.k8s.yaml"
+
+
+def stack_config():
+    document = yaml.safe_load(STACK_FILE.read_text())
+    raw = {key.split(":", 1)[1]: value for key, value in document["config"].items() if key.startswith(program.PROJECT)}
+    return load_stack_config(raw)
+
+
+def build_like_the_program():
+    """What the program does for target kubernetes: shared objects once, then one component per workspace."""
+    config = stack_config()
+    settings = config.kubernetes.model_dump(exclude_none=True)
+
+    def body():
+        workspaces = {
+            ws.name: {**ws.model_dump(exclude_none=True, exclude={"name"}), **settings} for ws in config.workspaces
+        }
+        shared = shared_resources(workspaces)
+        outputs = {}
+        for name, args in shared.args.items():
+            ws = KubernetesWorkspace(name, args, pulumi.ResourceOptions(depends_on=shared.dependencies[name]))
+            outputs[name] = {"security": ws.security_level, "pss": ws.pod_security_level}
+        return outputs
+
+    return run(body)
+
+
+def test_the_example_is_a_kubernetes_stack_with_every_strategy():
+    config = stack_config()
+    assert config.target == "kubernetes"
+    assert config.kubernetes is not None
+    assert {ws.strategy.value for ws in config.workspaces} == {
+        "dood",
+        "dind",
+        "dind-sidecar",
+        "dind-rootless",
+        "sysbox",
+    }
+    assert not [line for line in STACK_FILE.read_text().splitlines() if "secure:" in line]
+
+
+def test_the_example_builds_with_one_namespace_and_every_level():
+    result = build_like_the_program()
+    assert result.value == {
+        "alice": {"security": "high", "pss": "baseline"},
+        "bob": {"security": "low", "pss": "privileged"},
+        "carol": {"security": "medium", "pss": "privileged"},
+        "dave": {"security": "low", "pss": "privileged"},
+        "erin": {"security": "none", "pss": "privileged"},
+    }
+    ns = result.one(NAMESPACE)
+    assert ns.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
+    assert result.names(RUNTIME_CLASS) == []
+    replicas = {d.name: d.inputs["spec"]["replicas"] for d in result.of_type(DEPLOYMENT)}
+    assert replicas == {"alice": 1, "bob": 1, "carol": 1, "dave": 1, "erin": 0}
+
+
+def test_the_examples_objects_validate_strictly_for_every_version():
+    manifests = [manifest(r) for r in kubernetes_resources(build_like_the_program())]
+    errors = [error for body in manifests for version in versions() if (error := validate_strict(body, version))]
+    assert errors == [], "\n".join(errors)
+
+
+@pytest.mark.skipif(
+    "kubernetes" not in getattr(program, "TARGETS", {}), reason="the program has no kubernetes target yet"
+)
+def test_the_program_runs_the_example_stack():
+    from stacks import run_stack_file
+
+    result = run_stack_file(STACK_FILE)
+    assert sorted(result.names(DEPLOYMENT)) == ["alice", "bob", "carol", "dave", "erin"]
+    assert len(result.of_type(NAMESPACE)) <= 1  # never one per workspace
+    manifests = [manifest(r) for r in kubernetes_resources(result)]
+    errors = [error for body in manifests for version in versions() if (error := validate_strict(body, version))]
+    assert errors == [], "\n".join(errors)

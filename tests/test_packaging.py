@@ -1,0 +1,90 @@
+"""Python consumers: the repository builds as a package (pip install git+<repo>) and it is typed.
+
+The wheel is built from a copy of what pyproject.toml packages (so the checkout stays clean), installed
+into a directory of its own, and consumer programs are type-checked with mypy against that installation:
+mypy only reads an installed package's types when it ships `py.typed`.
+"""
+
+import email
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CONSUMERS = [ROOT / "examples" / "python-consumer" / "__main__.py", ROOT / "tests" / "consumers" / "typed_consumer.py"]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    source = tmp_path_factory.mktemp("source")
+    for name in ("pyproject.toml", "README.md", "requirements.txt"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "components", source / "components", ignore=shutil.ignore_patterns("__pycache__"))
+    out = tmp_path_factory.mktemp("wheel")
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", str(out), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert build.returncode == 0, build.stdout + build.stderr
+    (found,) = out.glob("docker_in_workspaces-*.whl")
+    return found
+
+
+def test_wheel_holds_the_typed_package_and_its_scripts(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "components/py.typed" in names
+    assert "components/scripts/start-docker.sh" in names
+    modules = {f"components/{p.relative_to(ROOT / 'components')}" for p in (ROOT / "components").rglob("*.py")}
+    assert modules <= names
+    top_level = {name.split("/")[0] for name in names}
+    assert top_level == {"components", wheel.name.split("-")[0] + "-" + wheel.name.split("-")[1] + ".dist-info"}
+
+
+def test_wheel_requires_the_runtime_requirements(wheel):
+    archive = zipfile.ZipFile(wheel)
+    (metadata_name,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+    metadata = email.message_from_bytes(archive.read(metadata_name))
+    assert metadata["Name"] == "docker-in-workspaces"
+    requirements = [
+        line.strip()
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert metadata.get_all("Requires-Dist") == requirements
+
+
+def test_consumers_type_check_against_the_installed_package(wheel, tmp_path):
+    site = tmp_path / "site"
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site), str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert install.returncode == 0, install.stdout + install.stderr
+    mypy = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--config-file",
+            str(ROOT / "pyproject.toml"),
+            "--cache-dir",
+            str(tmp_path / "mypy-cache"),
+            *map(str, CONSUMERS),
+        ],
+        cwd=tmp_path,  # not the checkout: `components` must come from the installation
+        env={**os.environ, "PYTHONPATH": str(site)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert mypy.returncode == 0, mypy.stdout + mypy.stderr
+    assert "Success" in mypy.stdout
