@@ -124,7 +124,7 @@ def validate_name(name: str, field: str = "name") -> None:
 
 
 def _positive_int(args: WorkspaceArgs, key: str, low: int, high: int) -> Optional[int]:
-    value = args.get(key)  # type: ignore[misc]
+    value = args.get(key)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:

@@ -137,7 +137,7 @@ def _path(loc: tuple[Any, ...]) -> str:
     return path
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: Any) -> str:  # a pydantic ErrorDetails
     loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and "[" in p and p.endswith("]")))
     path = _path(loc) or "config"
     kind = error["type"]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Optional
 
 import pulumi
 import pulumi_docker as docker
 
-from .args import DockerHostWorkspaceArgs, resolve
+from .args import DockerHostWorkspaceArgs, ResolvedWorkspace, resolve
 from .security import security_level
 from .strategies.spec import ContainerSpec, WorkspacePlan
 from .workload import (
@@ -97,7 +98,9 @@ class DockerHostWorkspace(pulumi.ComponentResource):
             )
         return volumes
 
-    def _containers(self, name: str, resolved, volumes: dict[str, docker.Volume], labels: dict[str, str]) -> None:
+    def _containers(
+        self, name: str, resolved: ResolvedWorkspace, volumes: dict[str, docker.Volume], labels: dict[str, str]
+    ) -> None:
         plan: WorkspacePlan = resolved.plan
         images: dict[str, docker.RemoteImage] = {}
         containers: dict[str, docker.Container] = {}
@@ -137,7 +140,7 @@ class DockerHostWorkspace(pulumi.ComponentResource):
         labels: dict[str, str],
         daemon: DaemonSettings,
         network_mode: Optional[pulumi.Output[str]],
-        depends_on: list[pulumi.Resource],
+        depends_on: Sequence[pulumi.Resource],
     ) -> docker.Container:
         mounts = [
             docker.ContainerMountArgs(type="volume", target=m.path, source=volumes[m.volume].name) for m in spec.mounts

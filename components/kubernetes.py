@@ -185,7 +185,7 @@ class ResolvedKubernetesWorkspace:
         return next(iter(runtimes), None)
 
 
-def _bool(args: dict, key: str, default: bool) -> bool:
+def _bool(args: dict[str, Any], key: str, default: bool) -> bool:
     value = args.get(key, default)
     if not isinstance(value, bool):
         raise ValueError(f"{key}: must be true or false, got {value!r}")
@@ -402,7 +402,7 @@ def shared_resources(
         runtime_classes=runtime_classes,
         pod_security_levels={ns: least_restrictive(found) for ns, found in levels.items()},
         args={
-            name: {**args, "create_namespace": False, "create_runtime_class": False}  # type: ignore[typeddict-item]
+            name: {**args, "create_namespace": False, "create_runtime_class": False}
             for name, args in workspaces.items()
         },
         dependencies=dependencies,
@@ -650,7 +650,7 @@ class KubernetesWorkspace(pulumi.ComponentResource):
             # No service-discovery env vars (a Service named "docker" would add DOCKER_PORT etc.).
             enable_service_links=False,
             node_selector=settings.node_selector or None,
-            tolerations=[k8s.core.v1.TolerationArgs(**t) for t in settings.tolerations] or None,
+            tolerations=[k8s.core.v1.TolerationArgs(**t) for t in settings.tolerations] or None,  # type: ignore[arg-type]
         )
 
     def _pod_volumes(

@@ -55,7 +55,7 @@ def workspace_args(ws: WorkspaceConfig) -> WorkspaceArgs:
     return args  # type: ignore[return-value]
 
 
-Exports = dict[str, dict[str, pulumi.Output]]
+Exports = dict[str, dict[str, pulumi.Output[Any]]]
 
 
 def _docker_target(config: StackConfig) -> Exports:
@@ -113,14 +113,13 @@ def check_all(config: StackConfig) -> None:
     from .args import resolve
     from .kubernetes import resolve_kubernetes
 
-    if config.target == "kubernetes":
-        merged = kubernetes_args(config)
-        checks = [(ws.name, lambda name: resolve_kubernetes(name, merged[name])) for ws in config.workspaces]
-    else:
-        checks = [(ws.name, lambda name, ws=ws: resolve(name, workspace_args(ws))) for ws in config.workspaces]
-    for index, (name, check) in enumerate(checks):
+    merged = kubernetes_args(config) if config.target == "kubernetes" else {}
+    for index, ws in enumerate(config.workspaces):
         try:
-            check(name)
+            if config.target == "kubernetes":
+                resolve_kubernetes(ws.name, merged[ws.name])  # type: ignore[arg-type]
+            else:
+                resolve(ws.name, workspace_args(ws))
         except ValueError as exc:
             raise ConfigError(f"invalid stack config:\n  workspaces[{index}].{exc}") from None
 

@@ -87,7 +87,7 @@ class Launch:
     env: dict[str, pulumi.Input[str]]
     entrypoint: Optional[list[str]] = None
     """None: the image's own entrypoint (Envbuilder)."""
-    command: Optional[list[str]] = None
+    command: Optional[list[pulumi.Input[str]]] = None
     uses_start_script_file: bool = False
     """The adapter must place `start_script()` at START_SCRIPT_PATH."""
 
@@ -189,7 +189,7 @@ def workspace_launch(spec: ContainerSpec, workload: WorkloadSettings, daemon: Da
     env.update(knobs)
     if workload.coder_agent is not None:
         # Output-valued init scripts reach the command through the adapter's Output handling.
-        command: list = ["/bin/sh", "-c", workload.coder_agent.init_script]
+        command: list[pulumi.Input[str]] = ["/bin/sh", "-c", workload.coder_agent.init_script]
     else:
         command = list(workload.command or IDLE_WORKLOAD)
     assert workload.image is not None  # validate() guarantees it

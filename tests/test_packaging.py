@@ -88,3 +88,12 @@ def test_consumers_type_check_against_the_installed_package(wheel, tmp_path):
     )
     assert mypy.returncode == 0, mypy.stdout + mypy.stderr
     assert "Success" in mypy.stdout
+
+
+def test_the_library_is_clean_under_strict_mypy(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"),
+         "--cache-dir", str(tmp_path / "mypy-cache"), str(ROOT / "components")],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
