@@ -148,7 +148,9 @@ def register_seconds(count: int, build) -> float:
 
 def program_benchmarks(sizes: list[int]) -> list[tuple[str, str, str, str]]:
     def workspace(i: int):
-        DockerHostWorkspace(f"ws{i}", {"strategy": Strategy.DIND, "image": "codercom/enterprise-base:ubuntu"})
+        DockerHostWorkspace(
+            f"ws{i}", {"strategy": Strategy.DIND, "image": "codercom/enterprise-base:ubuntu", "allow_insecure": True}
+        )
 
     def bare(i: int):
         docker_provider.Container(f"c{i}", image="codercom/enterprise-base:ubuntu", name=f"c{i}")

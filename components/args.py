@@ -15,6 +15,7 @@ from typing import Annotated, Optional, TypedDict
 import pulumi
 from typing_extensions import NotRequired
 
+from .security import LEVEL_ORDER, SecurityLevel, security_level
 from .strategies import StrategyOptions, WorkspacePlan, plan
 from .strategies.spec import DEFAULT_DIND_IMAGE, DEFAULT_SYSBOX_RUNTIME
 from .strategy import Strategy
@@ -98,6 +99,8 @@ class WorkspaceArgs(TypedDict):
     """Build the image with Envbuilder; the daemon start is wrapped into its init script."""
     coder_agent: NotRequired[CoderAgentArgs]
     """Run a Coder agent as the workload."""
+    allow_insecure: NotRequired[bool]
+    """Acknowledge a strategy rated `none` or `low` (dood, dind, dind-sidecar); without it they are refused."""
 
 
 class DockerHostWorkspaceArgs(WorkspaceArgs):
@@ -115,8 +118,40 @@ class ResolvedWorkspace:
     running: bool
 
 
+INSECURE_LEVELS = (SecurityLevel.NONE, SecurityLevel.LOW)
+_WHY = {
+    SecurityLevel.NONE: "the workspace controls the host's Docker daemon, so it is root on the host",
+    SecurityLevel.LOW: "a privileged container runs as root, so escaping to the host is easy",
+}
+
+
+def safer_strategies(options: StrategyOptions) -> list[tuple[Strategy, SecurityLevel]]:
+    """Strategies whose plans (with the same options) need no acknowledgement, safest first."""
+    found = []
+    for candidate in Strategy:
+        try:
+            candidate_level = security_level(plan(candidate, options))
+        except ValueError:
+            continue  # e.g. dood without a socket GID: never safer anyway
+        if candidate_level not in INSECURE_LEVELS:
+            found.append((candidate, candidate_level))
+    return sorted(found, key=lambda pair: -LEVEL_ORDER.index(pair[1]))
+
+
+def refuse_insecure(name: str, workspace_plan: WorkspacePlan, options: StrategyOptions) -> None:
+    """Insecure strategies never happen by accident: rated none/low needs allow_insecure."""
+    level = security_level(workspace_plan)
+    if level not in INSECURE_LEVELS:
+        return
+    safer = ", ".join(f"{s.value} ({lvl.value})" for s, lvl in safer_strategies(options))
+    raise ValueError(
+        f"allow_insecure: workspace {name!r} uses strategy {workspace_plan.strategy.value}, security level "
+        f"{level.value} ({_WHY[level]}); acknowledge it with allow_insecure: true, or use a safer strategy: {safer}"
+    )
+
+
 def validate_name(name: str, field: str = "name") -> None:
-    if not isinstance(name, str) or not _DNS1123_LABEL.match(name):
+    if not isinstance(name, str) or not _DNS1123_LABEL.fullmatch(name):
         raise ValueError(
             f"{field}: {name!r} is not a DNS-1123 label (lowercase letters, digits and '-', "
             "starting and ending with a letter or digit, at most 63 characters)"
@@ -142,7 +177,7 @@ def resolve(name: str, args: WorkspaceArgs) -> ResolvedWorkspace:
     mtu = _positive_int(args, "mtu", 576, 65535)
     timeout = _positive_int(args, "daemon_ready_timeout", 1, 3600)
     pool = args.get("default_address_pool")
-    if pool is not None and not _ADDRESS_POOL.match(pool):
+    if pool is not None and not _ADDRESS_POOL.fullmatch(pool):
         raise ValueError(f"default_address_pool: expected 'base=<cidr>,size=<prefix>', got {pool!r}")
     options = StrategyOptions(
         home_path=args.get("home_path", StrategyOptions.home_path),
@@ -154,6 +189,11 @@ def resolve(name: str, args: WorkspaceArgs) -> ResolvedWorkspace:
     if not options.home_path.startswith("/"):
         raise ValueError(f"home_path: must be an absolute path, got {options.home_path!r}")
     workspace_plan = plan(strategy, options)
+    allow_insecure = args.get("allow_insecure", False)
+    if not isinstance(allow_insecure, bool):
+        raise ValueError(f"allow_insecure: must be true or false, got {allow_insecure!r}")
+    if not allow_insecure:
+        refuse_insecure(name, workspace_plan, options)
 
     builder = args.get("envbuilder")
     agent = args.get("coder_agent")

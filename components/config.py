@@ -63,6 +63,8 @@ class WorkspaceConfig(_Model):
     runtime: Optional[NonEmpty] = None
     envbuilder: Optional[EnvbuilderConfig] = None
     coder_agent: Optional[CoderAgentConfig] = None
+    allow_insecure: Optional[bool] = None
+    """None: the stack-wide `allowInsecure` decides."""
 
     @model_validator(mode="after")
     def _image_or_envbuilder(self) -> WorkspaceConfig:
@@ -104,6 +106,8 @@ class KubernetesConfig(_Model):
 
 class StackConfig(_Model):
     target: Literal["docker", "kubernetes"] = "docker"
+    allow_insecure: bool = False
+    """Stack default for workspaces that do not set allowInsecure themselves."""
     workspaces: list[WorkspaceConfig] = Field(min_length=1)
     kubernetes: Optional[KubernetesConfig] = None
 
@@ -133,7 +137,11 @@ def _path(loc: tuple[Any, ...]) -> str:
         if isinstance(part, int):
             path += f"[{part}]"
         elif not str(part).startswith(("function-", "constrained-")):
-            path += f".{part}" if path else str(part)
+            text = str(part)
+            if not text.isidentifier():  # a user's odd key (spaces, newlines): quoted, on one line
+                path += f"[{text!r}]"
+            else:
+                path += f".{text}" if path else text
     return path
 
 

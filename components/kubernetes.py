@@ -193,7 +193,7 @@ def _bool(args: dict[str, Any], key: str, default: bool) -> bool:
 
 
 def _quantity(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not _QUANTITY.match(value):
+    if not isinstance(value, str) or not _QUANTITY.fullmatch(value):
         raise ValueError(f"{where}: must be a Kubernetes quantity such as 20Gi or 500m, got {value!r}")
     return value
 
@@ -204,7 +204,7 @@ def _string_map(value: Any, where: str, check_keys: bool = False) -> dict[str, s
     if not isinstance(value, dict):
         raise ValueError(f"{where}: must be a mapping of strings, got {value!r}")
     for key, item in value.items():
-        if not isinstance(key, str) or not key or (check_keys and not _LABEL_KEY.match(key)):
+        if not isinstance(key, str) or not key or (check_keys and not _LABEL_KEY.fullmatch(key)):
             raise ValueError(f"{where}: {key!r} is not a valid key")
         if not isinstance(item, str):
             raise ValueError(f"{where}.{key}: must be a string, got {item!r}")

@@ -8,16 +8,26 @@ Pulumi Python host prints without a traceback).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from typing import Any
 
 import pulumi
+from pydantic.alias_generators import to_camel
 
 from .args import WorkspaceArgs
 from .config import ConfigError, KubernetesConfig, StackConfig, WorkspaceConfig, load_stack_config
 
 PROJECT = "docker-in-workspaces"
-CONFIG_KEYS = ("target", "workspaces", "kubernetes")
+CONFIG_KEYS = ("target", "allowInsecure", "workspaces", "kubernetes")
+
+
+def project_config_keys() -> set[str]:
+    """Every config key of this project's namespace that the engine handed the program."""
+    keys = set(pulumi.runtime.config.CONFIG.get())
+    keys |= set(json.loads(os.environ.get("PULUMI_CONFIG") or "{}"))
+    prefix = f"{PROJECT}:"
+    return {key.removeprefix(prefix) for key in keys if key.startswith(prefix)}
 
 
 def read_raw_config() -> dict[str, Any]:
@@ -27,12 +37,17 @@ def read_raw_config() -> dict[str, Any]:
     key secret; the components re-wrap the sensitive fields (tokens, credentials) as secrets.
     """
     raw: dict[str, Any] = {}
+    for key in project_config_keys() - set(CONFIG_KEYS):
+        raw[key] = pulumi.runtime.get_config(f"{PROJECT}:{key}")  # unknown: the model rejects it by name
     for key in CONFIG_KEYS:
         value = pulumi.runtime.get_config(f"{PROJECT}:{key}")
         if value is None:
             continue
         if key == "target":
             raw[key] = value
+            continue
+        if key == "allowInsecure" and value in ("true", "false"):
+            raw[key] = value == "true"
             continue
         try:
             raw[key] = json.loads(value)
@@ -43,9 +58,10 @@ def read_raw_config() -> dict[str, Any]:
     return raw
 
 
-def workspace_args(ws: WorkspaceConfig) -> WorkspaceArgs:
+def workspace_args(ws: WorkspaceConfig, stack_allow_insecure: bool = False) -> WorkspaceArgs:
     """Config (camelCase, validated) to component args (snake_case); unset fields stay unset."""
     args: dict[str, Any] = ws.model_dump(exclude_none=True, exclude={"name", "envbuilder", "coder_agent"})
+    args["allow_insecure"] = stack_allow_insecure if ws.allow_insecure is None else ws.allow_insecure
     if not args.get("env"):
         args.pop("env", None)
     if ws.envbuilder is not None:
@@ -63,7 +79,7 @@ def _docker_target(config: StackConfig) -> Exports:
 
     exports: Exports = {}
     for ws in config.workspaces:
-        component = DockerHostWorkspace(ws.name, workspace_args(ws))
+        component = DockerHostWorkspace(ws.name, workspace_args(ws, config.allow_insecure))
         exports[ws.name] = {
             "strategy": pulumi.Output.from_input(ws.strategy.value),
             "dockerHost": component.docker_host,
@@ -78,7 +94,7 @@ def _docker_target(config: StackConfig) -> Exports:
 def kubernetes_args(config: StackConfig) -> dict[str, dict[str, Any]]:
     """Each workspace's args merged with the stack's `kubernetes:` settings block."""
     settings = (config.kubernetes or KubernetesConfig()).model_dump(exclude_none=True)
-    return {ws.name: {**workspace_args(ws), **settings} for ws in config.workspaces}
+    return {ws.name: {**workspace_args(ws, config.allow_insecure), **settings} for ws in config.workspaces}
 
 
 def _kubernetes_target(config: StackConfig) -> Exports:
@@ -108,6 +124,14 @@ TARGETS: dict[str, Callable[[StackConfig], Exports]] = {
 }
 
 
+def camel_field(message: str) -> str:
+    """`allow_insecure: ...` from the components reads `allowInsecure: ...` in config terms."""
+    field, sep, rest = message.partition(": ")
+    if not sep or " " in field:
+        return message
+    return ".".join(to_camel(part) if part.islower() else part for part in field.split(".")) + sep + rest
+
+
 def check_all(config: StackConfig) -> None:
     """Resolve every workspace's args before registering anything, so one bad one deploys nothing."""
     from .args import resolve
@@ -119,9 +143,9 @@ def check_all(config: StackConfig) -> None:
             if config.target == "kubernetes":
                 resolve_kubernetes(ws.name, merged[ws.name])  # type: ignore[arg-type]
             else:
-                resolve(ws.name, workspace_args(ws))
+                resolve(ws.name, workspace_args(ws, config.allow_insecure))
         except ValueError as exc:
-            raise ConfigError(f"invalid stack config:\n  workspaces[{index}].{exc}") from None
+            raise ConfigError(f"invalid stack config:\n  workspaces[{index}].{camel_field(str(exc))}") from None
 
 
 def main() -> None:

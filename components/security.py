@@ -23,7 +23,8 @@ class SecurityLevel(str, Enum):
         return self.value
 
 
-_ORDER = [SecurityLevel.NONE, SecurityLevel.LOW, SecurityLevel.MEDIUM, SecurityLevel.HIGH]
+LEVEL_ORDER = [SecurityLevel.NONE, SecurityLevel.LOW, SecurityLevel.MEDIUM, SecurityLevel.HIGH]
+"""Worst to best."""
 
 
 def container_security_level(spec: ContainerSpec) -> SecurityLevel:
@@ -36,7 +37,7 @@ def container_security_level(spec: ContainerSpec) -> SecurityLevel:
 
 def security_level(plan: WorkspacePlan) -> SecurityLevel:
     """The weakest container decides: a pod is as safe as its most privileged member."""
-    return min((container_security_level(c) for c in plan.containers), key=_ORDER.index)
+    return min((container_security_level(c) for c in plan.containers), key=LEVEL_ORDER.index)
 
 
 class PodSecurityLevel(str, Enum):

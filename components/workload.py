@@ -114,7 +114,7 @@ def start_env(spec: ContainerSpec, daemon: DaemonSettings) -> dict[str, str]:
 def validate(workload: WorkloadSettings, strategy_env: Mapping[str, str]) -> None:
     """Raise ValueError naming the field for combinations that cannot work."""
     for key in workload.env:
-        if not _ENV_KEY.match(key):
+        if not _ENV_KEY.fullmatch(key):
             raise ValueError(
                 f"env.{key}: not a valid environment variable name (letters, digits, _; not starting with a digit)"
             )

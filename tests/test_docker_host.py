@@ -15,6 +15,7 @@ IMG = "codercom/enterprise-base:ubuntu"
 
 def build(name="alice", **args):
     args.setdefault("image", IMG)
+    args.setdefault("allow_insecure", True)  # the guard itself is tested below
 
     def program():
         ws = DockerHostWorkspace(name, args)
@@ -297,9 +298,27 @@ def test_bad_name_is_rejected():
 
 def test_two_workspaces_share_nothing():
     def program():
-        DockerHostWorkspace("alice", {"strategy": Strategy.DIND, "image": IMG})
-        DockerHostWorkspace("bob", {"strategy": Strategy.DIND, "image": IMG})
+        DockerHostWorkspace("alice", {"strategy": Strategy.DIND, "image": IMG, "allow_insecure": True})
+        DockerHostWorkspace("bob", {"strategy": Strategy.DIND, "image": IMG, "allow_insecure": True})
 
     result = run(program)
     assert sorted(result.names(VOLUME)) == ["alice-docker", "alice-home", "bob-docker", "bob-home"]
     assert sorted(result.names(CONTAINER)) == ["alice", "bob"]
+
+
+@pytest.mark.parametrize(
+    ("strategy", "level"), [(Strategy.DOOD, "none"), (Strategy.DIND, "low"), (Strategy.DIND_SIDECAR, "low")]
+)
+def test_insecure_strategies_are_refused_unless_acknowledged(strategy, level):
+    with pytest.raises(ValueError) as error:
+        build(strategy=strategy, docker_socket_gid=998, allow_insecure=False)
+    message = str(error.value)
+    assert message.startswith("allow_insecure: workspace 'alice' uses strategy")
+    assert f"security level {level} " in message
+    assert message.endswith("use a safer strategy: sysbox (high), dind-rootless (medium)")
+    assert error.value.registered == []
+
+
+@pytest.mark.parametrize("strategy", [Strategy.DIND_ROOTLESS, Strategy.SYSBOX])
+def test_medium_and_high_need_no_acknowledgement(strategy):
+    assert build(strategy=strategy, allow_insecure=False).of_type(CONTAINER)

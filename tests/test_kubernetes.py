@@ -508,7 +508,11 @@ def test_component_token_parents_outputs_and_provider_from_opts():
 def test_depends_on_of_the_component_reaches_every_child():
     def program():
         ns = namespace_resource("shared-ns", "workspaces", "privileged")
-        KubernetesWorkspace("alice", {"strategy": Strategy.DIND, "image": IMG}, pulumi.ResourceOptions(depends_on=[ns]))
+        KubernetesWorkspace(
+            "alice",
+            {"strategy": Strategy.DIND, "image": IMG, "allow_insecure": True},
+            pulumi.ResourceOptions(depends_on=[ns]),
+        )
 
     result = run(program)
     ns = result.one(NAMESPACE)
@@ -533,7 +537,7 @@ def test_shared_resources_create_one_namespace_at_the_least_restrictive_level_an
     workspaces = {
         "alice": {"strategy": Strategy.SYSBOX, "image": IMG, **common},
         "bob": {"strategy": Strategy.SYSBOX, "image": IMG, **common},
-        "carol": {"strategy": Strategy.DIND, "image": IMG, **common},
+        "carol": {"strategy": Strategy.DIND, "image": IMG, "allow_insecure": True, **common},
     }
 
     def program():

@@ -95,7 +95,7 @@ def test_shared_resources_validate_too():
                     "create_namespace": True,
                     "create_runtime_class": True,
                 },
-                "b": {"strategy": Strategy.DIND, "image": IMG, "create_namespace": True},
+                "b": {"strategy": Strategy.DIND, "image": IMG, "create_namespace": True, "allow_insecure": True},
             }
         )
         for name, args in shared.args.items():

@@ -94,6 +94,7 @@ def test_secret_token_from_config_stays_secret():
                 {
                     "name": "a",
                     "strategy": "dind",
+                    "allowInsecure": True,
                     "image": "i",
                     "coderAgent": {"url": "https://coder", "token": token, "initScript": "agent"},
                 }
@@ -105,3 +106,32 @@ def test_secret_token_from_config_stays_secret():
     for resource in result.resources:
         assert not any(token in s for s in plaintext_strings(resource.raw_inputs)), resource.name
     assert token not in repr(result.value)  # exports carry no token
+
+
+def test_insecure_workspace_fails_naming_it_unless_acknowledged():
+    workspaces = [{"name": "safe", "image": "i"}, {"name": "bob", "strategy": "dind", "image": "i"}]
+    with pytest.raises(pulumi.RunError) as error:
+        run_program({"docker-in-workspaces:workspaces": workspaces})
+    message = str(error.value)
+    assert message.startswith("invalid stack config:\n  workspaces[1].allowInsecure: workspace 'bob' uses strategy")
+    assert "security level low" in message and "sysbox (high), dind-rootless (medium)" in message
+    assert error.value.registered == []
+
+
+def test_stack_wide_acknowledgement_and_workspace_override():
+    workspaces = [{"name": "bob", "strategy": "dind", "image": "i"}]
+    result = run_program({"docker-in-workspaces:allowInsecure": True, "docker-in-workspaces:workspaces": workspaces})
+    assert result.value["workspaces"]["bob"]["securityLevel"] == "low"
+    workspaces[0]["allowInsecure"] = False  # the workspace's own word wins over the stack default
+    with pytest.raises(pulumi.RunError, match="workspaces\\[0\\].allowInsecure"):
+        run_program({"docker-in-workspaces:allowInsecure": True, "docker-in-workspaces:workspaces": workspaces})
+
+
+def test_unknown_project_config_key_is_rejected():
+    with pytest.raises(pulumi.RunError, match="kubernetess: unknown key"):
+        run_program(
+            {
+                "docker-in-workspaces:kubernetess": {"namespace": "x"},
+                "docker-in-workspaces:workspaces": [{"name": "a", "image": "i"}],
+            }
+        )

@@ -17,6 +17,7 @@ NESTED_IMAGE = engine.BUSYBOX_IMAGE
 def workspace_program(name, **args):
     args.setdefault("image", IMAGE)
     args.setdefault("daemon_ready_timeout", 90)
+    args.setdefault("allow_insecure", True)  # proving that they work, not whether they are allowed
 
     def program():
         ws = DockerHostWorkspace(name, args)
