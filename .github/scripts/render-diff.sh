@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Render every stack of two checkouts and diff them (the render-diff workflow runs this).
+#
+#   render-diff.sh BASE_DIR HEAD_DIR PYTHON OUT_DIR
+#
+# Each checkout renders with its own `components` package (`python -m components render STACK`
+# run inside it), for every Pulumi.<stack>.yaml found in either. Writes into OUT_DIR:
+#   base/<stack>/, head/<stack>/   the renders (a stack missing on one side stays empty)
+#   render.diff                    `diff -ruN base head`
+#   summary.md                     for $GITHUB_STEP_SUMMARY (the whole diff, up to 900 kB)
+#   comment.md                     for the pull request comment (fits GitHub's 65536 characters)
+# Exits 1 when the head cannot be rendered (e.g. an invalid stack config), after writing the files.
+set -euo pipefail
+
+base=$(cd "$1" && pwd)
+head=$(cd "$2" && pwd)
+python=$(cd "$(dirname "$3")" && pwd)/$(basename "$3")
+mkdir -p "$4"
+out=$(cd "$4" && pwd)
+rm -rf "$out/base" "$out/head" "$out/errors"
+mkdir -p "$out/base" "$out/head" "$out/errors"
+
+stacks=$(cd "$base" && ls Pulumi.*.yaml 2>/dev/null; cd "$head" && ls Pulumi.*.yaml 2>/dev/null) || true
+stacks=$(printf '%s\n' $stacks | sed -n 's/^Pulumi\.\(.*\)\.yaml$/\1/p' | sort -u)
+
+head_failed=0
+render() { # side checkout stack
+  local side=$1 checkout=$2 stack=$3
+  mkdir -p "$out/$side/$stack"
+  [ -f "$checkout/Pulumi.$stack.yaml" ] || return 0
+  if [ ! -f "$checkout/components/render.py" ]; then
+    echo "the $side has no renderer (components/render.py): its side of the diff is empty" >"$out/errors/$side-$stack"
+    return 0
+  fi
+  if ! (cd "$checkout" && "$python" -m components render "$stack" --out "$out/$side/$stack") \
+    >/dev/null 2>"$out/errors/$side-$stack.log"; then
+    mv "$out/errors/$side-$stack.log" "$out/errors/$side-$stack"
+    [ "$side" = head ] && head_failed=1
+  fi
+  rm -f "$out/errors/$side-$stack.log"
+}
+for stack in $stacks; do
+  render base "$base" "$stack"
+  render head "$head" "$stack"
+done
+
+(cd "$out" && diff -ruN base head >render.diff) || true
+
+write_md() { # limit_in_bytes
+  local limit=$1 size
+  echo "<!-- docker-in-workspaces:render-diff -->"
+  echo "### Rendered stacks: base → head"
+  echo
+  echo "Stacks: $(printf '`%s` ' $stacks). Rendered with \`python -m components render\` under Pulumi's mocks"
+  echo "(no credentials, no cluster); secrets show as \`[secret]\`."
+  echo
+  for f in "$out"/errors/*; do
+    [ -f "$f" ] || continue
+    echo "**$(basename "$f"):**"
+    echo '```'
+    cat "$f"
+    echo '```'
+  done
+  size=$(wc -c <"$out/render.diff")
+  if [ "$size" -eq 0 ]; then
+    echo "No changes in the rendered Kubernetes manifests, compose files or security reports."
+    return
+  fi
+  echo "$(grep -c '^diff ' "$out/render.diff" || true) files changed:"
+  echo
+  echo '```diff'
+  if [ "$size" -le "$limit" ]; then
+    cat "$out/render.diff"
+  else
+    head -c "$limit" "$out/render.diff" | sed '$d'
+    echo "... (cut at $limit of $size bytes: the whole diff is in the job summary and the render-diff artifact)"
+  fi
+  echo '```'
+}
+write_md 900000 >"$out/summary.md"
+write_md 60000 >"$out/comment.md"
+exit "$head_failed"

@@ -1,0 +1,647 @@
+"""Render a stack without the Pulumi CLI, credentials or a cluster: `python -m components render STACK --out DIR`.
+
+The stack's program runs under the Pulumi SDK's mocks (the engine records every
+resource with its inputs instead of creating it), with the config of
+`Pulumi.<STACK>.yaml` handed to it the way `pulumi` does. What would be created is
+written as reviewable files:
+
+- Kubernetes objects: one YAML file per object, laid out and named like
+  pulumi-kubernetes' `renderYamlToDirectory` (`1-manifest/<apiVersion>-<kind>-<namespace>-<name>.yaml`,
+  `/` and `:` in the apiVersion as `_`, `default` for cluster-scoped objects, CRDs in `0-crd/`).
+- Docker-host containers and volumes: one compose file, `docker-compose.yaml`, with the
+  uploaded start script beside it (`start-docker.sh`, referenced as a compose `configs:` file).
+- `security-report.md`: per workspace its strategy and the levels computed from its plan.
+
+Output is deterministic (sorted keys, sorted files, no timestamps). Secrets are never
+written: every value the program marked secret, and every `secure:` value of the stack
+file (which is never decrypted), is the placeholder `[secret]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import runpy
+import shutil
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import pulumi
+import yaml
+from pulumi.runtime import rpc
+from pulumi.runtime.mocks import MockMonitor
+
+PLACEHOLDER = "[secret]"
+"""What every secret value renders as."""
+
+CRD_DIR = "0-crd"
+MANIFEST_DIR = "1-manifest"
+COMPOSE_FILE = "docker-compose.yaml"
+REPORT_FILE = "security-report.md"
+OUTPUT_NAMES = frozenset({CRD_DIR, MANIFEST_DIR, COMPOSE_FILE, REPORT_FILE, "start-docker.sh"})
+"""Everything the renderer may write at the top of --out; it replaces these and refuses to touch anything else."""
+
+CONTAINER = "docker:index/container:Container"
+VOLUME = "docker:index/volume:Volume"
+REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
+
+_SECRET_SIG = rpc._special_secret_sig
+_SIG_KEY = rpc._special_sig_key
+
+
+class RenderError(Exception):
+    """A problem the user fixes (bad stack config, missing stack file): one message, exit code 2."""
+
+
+# --- recording the program's resources under mocks -------------------------------------------------------------
+
+
+@dataclass
+class Recorded:
+    type: str
+    name: str
+    raw_inputs: dict[str, Any]
+    """Inputs as the engine receives them, secrets still wrapped as {sig: ..., value: ...}."""
+    custom: bool
+    dependencies: list[str]
+    urn: str
+    retain_on_delete: bool
+
+
+class _Mocks(pulumi.runtime.Mocks):
+    """Outputs echo inputs; the id is the logical name, an image's id is its reference (readable, stable)."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        outputs = dict(args.inputs)
+        if args.typ == REMOTE_IMAGE:
+            outputs["imageId"] = args.inputs.get("name")
+        return args.name, outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        return {}
+
+
+class _Monitor(MockMonitor):
+    def __init__(self, mocks: pulumi.runtime.Mocks):
+        super().__init__(mocks)
+        self.records: list[Recorded] = []
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method's name)
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.records.append(
+                Recorded(
+                    type=request.type,
+                    name=request.name,
+                    raw_inputs=rpc.deserialize_properties(request.object),
+                    custom=request.custom,
+                    dependencies=list(request.dependencies),
+                    urn=response.urn,
+                    retain_on_delete=request.retainOnDelete,
+                )
+            )
+        return response
+
+
+# --- secrets ------------------------------------------------------------------------------------------------------
+
+
+def is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(_SIG_KEY) == _SECRET_SIG
+
+
+def _blank(value: Any) -> Any:
+    """A secret value's shape with every leaf the placeholder: a secret map keeps its keys, so that e.g. a
+    Kubernetes Secret's `stringData` stays a map of the (non-secret) names the pod spec refers to."""
+    if is_secret(value):
+        return _blank(value.get("value"))
+    if isinstance(value, dict):
+        return {k: _blank(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_blank(v) for v in value]
+    return PLACEHOLDER
+
+
+def redact(value: Any) -> Any:
+    """Raw inputs with every secret-wrapped value replaced by the placeholder (maps and lists keep their shape)."""
+    if is_secret(value):
+        return _blank(value.get("value"))
+    if isinstance(value, dict):
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
+
+
+def ints(value: Any) -> Any:
+    """The mocks hand numbers back as floats; manifests and compose files want integers."""
+    if isinstance(value, dict):
+        return {k: ints(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [ints(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# --- the stack's config, the way `pulumi` hands it to the program --------------------------------------------------
+
+
+@dataclass
+class Project:
+    directory: Path
+    name: str
+    main: Path
+    config_defaults: dict[str, Any] = field(default_factory=dict)
+
+
+def load_project(directory: Path) -> Project:
+    path = directory / "Pulumi.yaml"
+    if not path.is_file():
+        raise RenderError(f"no Pulumi.yaml in {directory}; run from the project directory or pass --project-dir")
+    document = yaml.safe_load(path.read_text()) or {}
+    name = document.get("name")
+    if not isinstance(name, str) or not name:
+        raise RenderError(f"{path}: no project name")
+    main = directory / str(document.get("main") or ".")
+    if main.is_dir():
+        main = main / "__main__.py"
+    defaults: dict[str, Any] = {}
+    for key, spec in (document.get("config") or {}).items():
+        full = key if ":" in key else f"{name}:{key}"
+        if isinstance(spec, dict):
+            if "default" in spec:
+                defaults[full] = spec["default"]
+            elif "value" in spec:
+                defaults[full] = spec["value"]
+        else:
+            defaults[full] = spec
+    return Project(directory=directory, name=name, main=main, config_defaults=defaults)
+
+
+def _no_ciphertext(value: Any) -> tuple[Any, bool]:
+    """`secure:` values become the placeholder (never decrypted: no passphrase here); True if any was found."""
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            return PLACEHOLDER, True
+        found = False
+        out = {}
+        for key, item in value.items():
+            out[key], inner = _no_ciphertext(item)
+            found |= inner
+        return out, found
+    if isinstance(value, list):
+        pairs = [_no_ciphertext(item) for item in value]
+        return [p[0] for p in pairs], any(p[1] for p in pairs)
+    return value, False
+
+
+def load_stack_config(project: Project, stack: str) -> tuple[dict[str, str], list[str]]:
+    """Engine config (namespaced keys, objects as JSON strings) and its secret keys."""
+    path = project.directory / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        found = sorted(p.name for p in project.directory.glob("Pulumi.*.yaml"))
+        raise RenderError(f"no stack file {path.name} in {project.directory} (found: {', '.join(found) or 'none'})")
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise RenderError(f"{path.name}: not valid YAML: {exc}") from None
+    merged = dict(project.config_defaults)
+    for key, value in (document.get("config") or {}).items():
+        merged[key if ":" in key else f"{project.name}:{key}"] = value
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in merged.items():
+        value, secret = _no_ciphertext(value)
+        if secret:
+            secret_keys.append(key)
+        config[key] = value if isinstance(value, str) else json.dumps(value)
+    return config, sorted(secret_keys)
+
+
+# --- running the program ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class WorkspaceSecurity:
+    name: str
+    target: str
+    strategy: str
+    security_level: str
+    pod_security_level: str
+    privileged: list[str]
+    """Roles of the privileged containers."""
+    host_sockets: list[str]
+    """Host paths mounted into the workspace's containers."""
+    running: bool
+    runtime: Optional[str]
+    namespace: Optional[str] = None
+
+
+@dataclass
+class Rendered:
+    stack: str
+    records: list[Recorded]
+    security: list[WorkspaceSecurity]
+
+
+@contextlib.contextmanager
+def _program_environment(directory: Path) -> Iterator[None]:
+    """What the Python language host gives a program: its directory as cwd and on sys.path; no outside config."""
+    saved_cwd, saved_path = os.getcwd(), list(sys.path)
+    saved_env = {k: os.environ.pop(k) for k in ("PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS") if k in os.environ}
+    os.chdir(directory)
+    sys.path.insert(0, str(directory))
+    try:
+        yield
+    finally:
+        os.chdir(saved_cwd)
+        sys.path[:] = saved_path
+        os.environ.update(saved_env)
+
+
+def _security(project_name: str) -> list[WorkspaceSecurity]:
+    """Per workspace, from the plan the components build (components.security), read from the same config."""
+    from . import program
+    from .args import resolve
+    from .config import load_stack_config as validate_config
+    from .kubernetes import resolve_kubernetes
+    from .security import pod_security_level, security_level
+
+    if project_name != program.PROJECT:
+        return []  # another project's program: nothing to report on
+    config = validate_config(program.read_raw_config())
+    merged = program.kubernetes_args(config) if config.target == "kubernetes" else {}
+    report = []
+    for ws in config.workspaces:
+        namespace = None
+        if config.target == "kubernetes":
+            resolved_k8s = resolve_kubernetes(ws.name, merged[ws.name])  # type: ignore[arg-type]
+            workspace, namespace = resolved_k8s.workspace, resolved_k8s.kubernetes.namespace
+        else:
+            workspace = resolve(ws.name, program.workspace_args(ws, config.allow_insecure))
+        plan = workspace.plan
+        report.append(
+            WorkspaceSecurity(
+                name=ws.name,
+                target=config.target,
+                strategy=plan.strategy.value,
+                security_level=security_level(plan).value,
+                pod_security_level=pod_security_level(plan).value,
+                privileged=sorted(c.role for c in plan.containers if c.privileged),
+                host_sockets=sorted({s.host_path for c in plan.containers for s in c.host_sockets}),
+                running=workspace.running,
+                runtime=next((c.runtime for c in plan.containers if c.runtime), None),
+                namespace=namespace,
+            )
+        )
+    return report
+
+
+def run_stack(stack: str, project_dir: Path) -> Rendered:
+    """Run the project's program for `stack` under mocks. Raises RenderError for a bad stack config."""
+    project = load_project(project_dir.resolve())
+    config, secret_keys = load_stack_config(project, stack)
+    if not project.main.is_file():
+        raise RenderError(f"the program {project.main} does not exist")
+    mocks = _Mocks()
+    monitor = _Monitor(mocks)
+    security: list[WorkspaceSecurity] = []
+    pulumi.runtime.settings.ROOT.set(None)  # a fresh Stack per run
+    pulumi.runtime.set_mocks(mocks, project=project.name, stack=stack, preview=False, monitor=monitor)
+
+    @pulumi.runtime.test  # type: ignore[untyped-decorator,unused-ignore]
+    def body() -> None:
+        pulumi.runtime.set_all_config(config, secret_keys)
+        runpy.run_path(str(project.main), run_name="__main__")
+        security.extend(_security(project.name))
+
+    with _program_environment(project.directory):
+        try:
+            body()
+        except pulumi.RunError as exc:
+            raise RenderError(f"error: {exc}") from None
+        except ValueError as exc:  # ConfigError and argument errors the program did not turn into RunError
+            if "invalid stack config" not in str(exc):
+                raise
+            raise RenderError(f"error: {exc}") from None
+    return Rendered(stack=stack, records=monitor.records, security=security)
+
+
+# --- YAML ---------------------------------------------------------------------------------------------------------
+
+
+class _Octal(int):
+    """A file mode, written the way compose files spell it (0555)."""
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    if "\n" in value:  # scripts stay readable (and diffable line by line)
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
+
+
+def _represent_octal(dumper: yaml.SafeDumper, value: _Octal) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:int", f"0{int(value):o}")
+
+
+_Dumper.add_representer(str, _represent_str)
+_Dumper.add_representer(_Octal, _represent_octal)
+
+
+def dump_yaml(document: Any) -> str:
+    return yaml.dump(
+        document, Dumper=_Dumper, sort_keys=True, default_flow_style=False, allow_unicode=True, width=float("inf")
+    )
+
+
+# --- Kubernetes ---------------------------------------------------------------------------------------------------
+
+
+def manifest_path(body: dict[str, Any]) -> str:
+    """Where pulumi-kubernetes' renderYamlToDirectory writes the object (provider.go, renderPathForResource)."""
+    api_version = str(body["apiVersion"]).replace("/", "_").replace(":", "_")
+    metadata = body.get("metadata") or {}
+    namespace = metadata.get("namespace") or "default"
+    directory = CRD_DIR if body["kind"] == "CustomResourceDefinition" else MANIFEST_DIR
+    return f"{directory}/{api_version}-{str(body['kind']).lower()}-{namespace}-{metadata.get('name')}.yaml"
+
+
+def kubernetes_manifests(records: list[Recorded]) -> dict[str, str]:
+    files: dict[str, str] = {}
+    for record in records:
+        if not (record.custom and record.type.startswith("kubernetes:")) or record.type.startswith("pulumi:providers:"):
+            continue
+        body = ints(redact(record.raw_inputs))
+        if not body.get("apiVersion") or not body.get("kind"):
+            continue  # not an object (e.g. a Helm release or a YAML group component)
+        path = manifest_path(body)
+        if path in files:
+            raise RenderError(f"two Kubernetes objects render to {path}")
+        files[path] = dump_yaml(body)
+    return files
+
+
+# --- Docker host: a compose file ----------------------------------------------------------------------------------
+
+
+def _compose_escape(value: Any) -> Any:
+    """Compose interpolates `$`: a literal dollar is `$$`."""
+    if isinstance(value, str):
+        return value.replace("$", "$$")
+    if isinstance(value, dict):
+        return {k: _compose_escape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_compose_escape(v) for v in value]
+    return value
+
+
+def _environment(envs: list[Any]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for item in envs:
+        if is_secret(item):
+            key = str(item.get("value", "")).partition("=")[0]  # the name is not the secret; the value is
+            env[key or PLACEHOLDER] = PLACEHOLDER
+        else:
+            key, _, value = str(redact(item)).partition("=")
+            env[key] = value
+    return env
+
+
+def _labels(items: Optional[list[dict[str, Any]]]) -> dict[str, str]:
+    return {str(i["label"]): str(i["value"]) for i in items or []}
+
+
+def compose_document(stack: str, records: list[Recorded], project: str) -> tuple[str, dict[str, str]]:
+    """docker-compose.yaml's text, and the files it references (uploaded scripts) by name."""
+    containers = [r for r in records if r.type == CONTAINER]
+    volumes = [r for r in records if r.type == VOLUME]
+    by_urn = {r.urn: r for r in containers}
+    by_id = {r.name: r for r in containers}  # the mocks' id is the logical name
+    configs: dict[str, dict[str, Any]] = {}
+    files: dict[str, str] = {}
+    services: dict[str, Any] = {}
+
+    def config_for(upload: dict[str, Any]) -> str:
+        base = str(upload["file"]).rsplit("/", 1)[-1]
+        content = upload["content"] if not is_secret(upload["content"]) else PLACEHOLDER
+        name, n = base.rsplit(".", 1)[0], 1
+        while name in configs and files[configs[name]["file"].removeprefix("./")] != content:
+            n += 1
+            name = f"{base.rsplit('.', 1)[0]}-{n}"
+        filename = base if n == 1 else f"{name}.{base.rsplit('.', 1)[-1]}"
+        configs[name] = {"file": f"./{filename}"}
+        files[filename] = content
+        return name
+
+    for record in containers:
+        inputs = ints(record.raw_inputs)
+        name = str(redact(inputs.get("name") or record.name))
+        service: dict[str, Any] = {"container_name": name, "image": redact(inputs.get("image"))}
+        plain = redact(inputs)
+        for key, compose_key in (("entrypoints", "entrypoint"), ("command", "command"), ("runtime", "runtime")):
+            if key in plain:
+                service[compose_key] = plain[key]
+        if inputs.get("envs"):
+            service["environment"] = _environment(inputs["envs"])
+        for key in ("privileged", "init", "restart", "user"):
+            if key in plain:
+                service[key] = plain[key]
+        if plain.get("groupAdds"):
+            service["group_add"] = plain["groupAdds"]
+        if plain.get("mounts"):
+            service["volumes"] = [
+                {"type": m["type"], "source": m["source"], "target": m["target"]}
+                | ({"read_only": True} if m.get("readOnly") else {})
+                for m in plain["mounts"]
+            ]
+        network_mode = plain.get("networkMode")
+        if isinstance(network_mode, str) and network_mode.startswith("container:"):
+            owner = by_id.get(network_mode.removeprefix("container:"))
+            if owner is not None:
+                network_mode = f"service:{owner.raw_inputs.get('name') or owner.name}"
+        if network_mode:
+            service["network_mode"] = network_mode
+        if plain.get("healthcheck"):
+            check = plain["healthcheck"]
+            service["healthcheck"] = {
+                compose_key: check[key]
+                for key, compose_key in (
+                    ("tests", "test"),
+                    ("interval", "interval"),
+                    ("timeout", "timeout"),
+                    ("retries", "retries"),
+                    ("startPeriod", "start_period"),
+                    ("startInterval", "start_interval"),
+                )
+                if key in check
+            }
+        depends = {}
+        for urn in record.dependencies:
+            owner = by_urn.get(urn)
+            if owner is not None:
+                owner_name = str(owner.raw_inputs.get("name") or owner.name)
+                depends[owner_name] = {
+                    "condition": "service_healthy" if owner.raw_inputs.get("healthcheck") else "service_started"
+                }
+        if depends:
+            service["depends_on"] = depends
+        if inputs.get("uploads"):
+            service["configs"] = [
+                {
+                    "source": config_for(upload),
+                    "target": upload["file"],
+                    "mode": _Octal(0o555 if upload.get("executable") else 0o444),
+                }
+                for upload in inputs["uploads"]
+            ]
+        if plain.get("labels"):
+            service["labels"] = _labels(plain["labels"])
+        services[name] = service
+
+    compose_volumes: dict[str, Any] = {}
+    for record in volumes:
+        plain = redact(record.raw_inputs)
+        name = str(plain.get("name") or record.name)
+        volume: dict[str, Any] = {"name": name, "external": False}
+        if plain.get("labels"):
+            volume["labels"] = _labels(plain["labels"])
+        if plain.get("driver"):
+            volume["driver"] = plain["driver"]
+        volume["x-retain-on-delete"] = record.retain_on_delete
+        compose_volumes[name] = volume
+
+    document: dict[str, Any] = {"name": f"{project}-{stack}", "services": _compose_escape(services)}
+    if compose_volumes:
+        document["volumes"] = _compose_escape(compose_volumes)
+    if configs:
+        document["configs"] = configs
+    return dump_yaml(document), files
+
+
+def _compose_header(stack: str, rendered: Rendered) -> str:
+    lines = [
+        f"# What `pulumi up -s {stack}` creates on the Docker host, rendered by `python -m components render {stack}`.",
+        f"# Secrets show as {PLACEHOLDER}; `$$` is compose's escape for a literal `$`. Uploaded files are `configs:`",
+        "# beside this file. x-retain-on-delete: the volume outlives `pulumi destroy`.",
+    ]
+    stopped = sorted(ws.name for ws in rendered.security if not ws.running)
+    if stopped:
+        lines.append(f"# Stopped (running: false; volumes kept, no containers): {', '.join(stopped)}.")
+    return "\n".join(lines) + "\n"
+
+
+# --- security report ----------------------------------------------------------------------------------------------
+
+
+def security_report(stack: str, security: list[WorkspaceSecurity]) -> str:
+    lines = [
+        f"# Security report: stack `{stack}`",
+        "",
+        "Computed from each workspace's plan (the containers the components build), not from strategy names.",
+        "Security level: `none` (host socket: root on the host) < `low` (privileged, root) < `medium` (privileged,",
+        "unprivileged user) < `high` (no privileged container, no host socket). Pod Security level: the least Pod",
+        "Security Standard that admits the workspace's pod.",
+        "",
+        "| workspace | target | strategy | security level | Pod Security level | privileged | host socket | running |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for ws in sorted(security, key=lambda w: w.name):
+        privileged = f"yes ({', '.join(ws.privileged)})" if ws.privileged else "no"
+        sockets = f"yes ({', '.join(f'`{s}`' for s in ws.host_sockets)})" if ws.host_sockets else "no"
+        lines.append(
+            f"| {ws.name} | {ws.target} | `{ws.strategy}` | **{ws.security_level}** | {ws.pod_security_level} "
+            f"| {privileged} | {sockets} | {'yes' if ws.running else 'no'} |"
+        )
+    if not security:
+        lines.append("| (no workspaces of this project) | | | | | | | |")
+    return "\n".join(lines) + "\n"
+
+
+# --- writing ------------------------------------------------------------------------------------------------------
+
+
+def render_files(rendered: Rendered, project: str) -> dict[str, str]:
+    """Relative path -> text of every file the stack renders to."""
+    files = kubernetes_manifests(rendered.records)
+    if any(r.type in (CONTAINER, VOLUME) for r in rendered.records):
+        compose, extra = compose_document(rendered.stack, rendered.records, project)
+        files[COMPOSE_FILE] = _compose_header(rendered.stack, rendered) + compose
+        files.update(extra)
+    files[REPORT_FILE] = security_report(rendered.stack, rendered.security)
+    return dict(sorted(files.items()))
+
+
+def write_files(files: dict[str, str], out: Path) -> None:
+    unknown_top = {path.split("/", 1)[0] for path in files} - OUTPUT_NAMES
+    if unknown_top:
+        raise RenderError(f"internal: unexpected output names {sorted(unknown_top)}")  # pragma: no cover
+    if out.exists():
+        if not out.is_dir():
+            raise RenderError(f"--out {out} is a file; give a directory")
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in OUTPUT_NAMES)
+        if foreign:
+            raise RenderError(
+                f"refusing to render into {out}: it holds files the renderer did not write ({', '.join(foreign[:5])}); "
+                "use a new or empty directory"
+            )
+        for name in sorted(OUTPUT_NAMES):
+            target = out / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+    for relative, text in files.items():
+        path = out / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8", newline="\n")
+
+
+def render(stack: str, out: Path, project_dir: Path = Path(".")) -> list[str]:
+    """Render `stack` into `out`; returns the relative paths written."""
+    rendered = run_stack(stack, project_dir)
+    files = render_files(rendered, load_project(project_dir.resolve()).name)
+    write_files(files, out)
+    return list(files)
+
+
+def _close_event_loop() -> None:
+    """The SDK's mocks leave their event loop open; closed here, it makes no noise at interpreter exit."""
+    with contextlib.suppress(Exception):
+        loop = asyncio.get_event_loop_policy().get_event_loop()
+        if not loop.is_running():
+            loop.close()
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m components",
+        description="Render a stack's Kubernetes manifests, compose file and security report without the Pulumi CLI.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    render_cmd = commands.add_parser("render", help="render STACK (from Pulumi.STACK.yaml) into --out")
+    render_cmd.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
+    render_cmd.add_argument("--out", required=True, type=Path, help="output directory (replaced files only)")
+    render_cmd.add_argument(
+        "--project-dir", type=Path, default=Path("."), help="directory of Pulumi.yaml (default: the current one)"
+    )
+    args = parser.parse_args(argv)
+    try:
+        written = render(args.stack, args.out, args.project_dir)
+    except RenderError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    finally:
+        _close_event_loop()
+    print(f"rendered stack {args.stack} into {args.out}: {len(written)} files")
+    return 0
