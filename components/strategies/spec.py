@@ -152,3 +152,25 @@ def home_volume(options: StrategyOptions) -> tuple[VolumeSpec, VolumeMount]:
 def data_root_volume(path: str) -> tuple[VolumeSpec, VolumeMount]:
     """Every daemon gets its own volume for its data root: overlay-on-overlay fails."""
     return VolumeSpec("docker", "the inner dockerd's data root"), VolumeMount("docker", path)
+
+
+def workspace_with_own_daemon(
+    strategy: Strategy,
+    options: StrategyOptions,
+    daemon: DaemonSpec,
+    env: tuple[tuple[str, str], ...] = (),
+    **security: object,
+) -> WorkspacePlan:
+    """A single workspace container that runs its own dockerd: the data root on its own
+    volume, home on another, DOCKER_HOST pointing at the daemon. `security` holds the
+    ContainerSpec fields that make the strategy (privileged, runtime, run_as_user, ...)."""
+    home, home_mount = home_volume(options)
+    data, data_mount = data_root_volume(daemon.data_root)
+    workspace = ContainerSpec(
+        role=WORKSPACE,
+        mounts=(data_mount, home_mount),
+        env=(*env, ("DOCKER_HOST", daemon.docker_host)),
+        daemon=daemon,
+        **security,  # type: ignore[arg-type]
+    )
+    return WorkspacePlan(strategy, daemon.docker_host, (workspace,), (data, home))
