@@ -8,6 +8,7 @@ values: a resource graph cannot depend on a value known only after deployment.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Annotated, Optional, TypedDict
@@ -150,6 +151,24 @@ def refuse_insecure(name: str, workspace_plan: WorkspacePlan, options: StrategyO
     )
 
 
+def _as_envbuilder_workspace(workspace_plan: WorkspacePlan) -> WorkspacePlan:
+    """Envbuilder rewrites the container's filesystem while it builds, so its container runs
+    as root; a plan whose workspace must run as another user cannot use it."""
+    workspace = workspace_plan.workspace
+    if workspace.daemon is not None and workspace.daemon.rootless:
+        raise ValueError(
+            "envbuilder: Envbuilder runs as root to build the image, and rootless dockerd must not run as "
+            "root; use strategy sysbox or dind with envbuilder, or dind-rootless without it"
+        )
+    if workspace.runs_as_root:
+        return workspace_plan
+    # dind-sidecar: the workspace is unprivileged either way; only its user changes.
+    as_root = dataclasses.replace(workspace, run_as_user=None)
+    return dataclasses.replace(
+        workspace_plan, containers=tuple(as_root if c is workspace else c for c in workspace_plan.containers)
+    )
+
+
 def validate_name(name: str, field: str = "name") -> None:
     if not isinstance(name, str) or not _DNS1123_LABEL.fullmatch(name):
         raise ValueError(
@@ -189,6 +208,8 @@ def resolve(name: str, args: WorkspaceArgs) -> ResolvedWorkspace:
     if not options.home_path.startswith("/"):
         raise ValueError(f"home_path: must be an absolute path, got {options.home_path!r}")
     workspace_plan = plan(strategy, options)
+    if args.get("envbuilder") is not None:
+        workspace_plan = _as_envbuilder_workspace(workspace_plan)
     allow_insecure = args.get("allow_insecure", False)
     if not isinstance(allow_insecure, bool):
         raise ValueError(f"allow_insecure: must be true or false, got {allow_insecure!r}")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import runpy
@@ -83,8 +84,8 @@ class _Mocks(pulumi.runtime.Mocks):
             outputs["imageId"] = args.inputs.get("name")
         return args.name, outputs
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
-        return {}
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], Optional[list[tuple[str, str]]]]:
+        return {}, []
 
 
 class _Monitor(MockMonitor):
@@ -93,7 +94,7 @@ class _Monitor(MockMonitor):
         self.records: list[Recorded] = []
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method's name)
-        response = super().RegisterResource(request)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type != "pulumi:pulumi:Stack":
             self.records.append(
                 Recorded(
@@ -341,7 +342,7 @@ class _Octal(int):
     """A file mode, written the way compose files spell it (0555)."""
 
 
-class _Dumper(yaml.SafeDumper):
+class _Dumper(yaml.SafeDumper):  # type: ignore[misc]
     pass
 
 
@@ -360,7 +361,7 @@ _Dumper.add_representer(_Octal, _represent_octal)
 
 
 def dump_yaml(document: Any) -> str:
-    return yaml.dump(
+    return yaml.dump(  # type: ignore[no-any-return]
         document, Dumper=_Dumper, sort_keys=True, default_flow_style=False, allow_unicode=True, width=float("inf")
     )
 
@@ -380,7 +381,7 @@ def manifest_path(body: dict[str, Any]) -> str:
 def kubernetes_manifests(records: list[Recorded]) -> dict[str, str]:
     files: dict[str, str] = {}
     for record in records:
-        if not (record.custom and record.type.startswith("kubernetes:")) or record.type.startswith("pulumi:providers:"):
+        if not (record.custom and record.type.startswith("kubernetes:")):
             continue
         body = ints(redact(record.raw_inputs))
         if not body.get("apiVersion") or not body.get("kind"):
@@ -406,15 +407,20 @@ def _compose_escape(value: Any) -> Any:
     return value
 
 
-def _environment(envs: list[Any]) -> dict[str, str]:
+def _unwrap(value: Any) -> Any:
+    while is_secret(value):
+        value = value.get("value")
+    return value
+
+
+def _environment(envs: Any) -> dict[str, str]:
+    """`KEY=value` items as a mapping. A secret item shows its name (never secret) and the placeholder; when the
+    whole list is secret (one secret item makes Pulumi mark all of them), so is every value."""
+    all_secret = is_secret(envs)
     env: dict[str, str] = {}
-    for item in envs:
-        if is_secret(item):
-            key = str(item.get("value", "")).partition("=")[0]  # the name is not the secret; the value is
-            env[key or PLACEHOLDER] = PLACEHOLDER
-        else:
-            key, _, value = str(redact(item)).partition("=")
-            env[key] = value
+    for item in _unwrap(envs) or []:
+        key, _, value = str(_unwrap(item)).partition("=")
+        env[key] = PLACEHOLDER if all_secret or is_secret(item) else value
     return env
 
 
@@ -432,9 +438,9 @@ def compose_document(stack: str, records: list[Recorded], project: str) -> tuple
     files: dict[str, str] = {}
     services: dict[str, Any] = {}
 
-    def config_for(upload: dict[str, Any]) -> str:
-        base = str(upload["file"]).rsplit("/", 1)[-1]
-        content = upload["content"] if not is_secret(upload["content"]) else PLACEHOLDER
+    def config_for(upload: dict[str, Any], secret: bool) -> str:
+        base = str(_unwrap(upload["file"])).rsplit("/", 1)[-1]
+        content = PLACEHOLDER if secret or is_secret(upload["content"]) else str(upload["content"])
         name, n = base.rsplit(".", 1)[0], 1
         while name in configs and files[configs[name]["file"].removeprefix("./")] != content:
             n += 1
@@ -497,13 +503,14 @@ def compose_document(stack: str, records: list[Recorded], project: str) -> tuple
         if depends:
             service["depends_on"] = depends
         if inputs.get("uploads"):
+            secret_uploads = is_secret(inputs["uploads"])
             service["configs"] = [
                 {
-                    "source": config_for(upload),
-                    "target": upload["file"],
-                    "mode": _Octal(0o555 if upload.get("executable") else 0o444),
+                    "source": config_for(_unwrap(upload), secret_uploads or is_secret(upload)),
+                    "target": _unwrap(_unwrap(upload)["file"]),
+                    "mode": _Octal(0o555 if _unwrap(_unwrap(upload).get("executable")) else 0o444),
                 }
-                for upload in inputs["uploads"]
+                for upload in _unwrap(inputs["uploads"])
             ]
         if plain.get("labels"):
             service["labels"] = _labels(plain["labels"])
@@ -615,12 +622,13 @@ def render(stack: str, out: Path, project_dir: Path = Path(".")) -> list[str]:
     return list(files)
 
 
-def _close_event_loop() -> None:
-    """The SDK's mocks leave their event loop open; closed here, it makes no noise at interpreter exit."""
-    with contextlib.suppress(Exception):
-        loop = asyncio.get_event_loop_policy().get_event_loop()
-        if not loop.is_running():
-            loop.close()
+def _close_event_loops() -> None:
+    """The SDK leaves event loops open (one per worker thread that awaited something under the mocks); closed
+    here, they make no "Exception ignored in BaseEventLoop.__del__" noise at interpreter exit."""
+    for obj in gc.get_objects():
+        if isinstance(obj, asyncio.BaseEventLoop) and not obj.is_closed() and not obj.is_running():
+            with contextlib.suppress(Exception):
+                obj.close()
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -642,6 +650,6 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(str(exc), file=sys.stderr)
         return 2
     finally:
-        _close_event_loop()
+        _close_event_loops()
     print(f"rendered stack {args.stack} into {args.out}: {len(written)} files")
     return 0

@@ -322,3 +322,13 @@ def test_insecure_strategies_are_refused_unless_acknowledged(strategy, level):
 @pytest.mark.parametrize("strategy", [Strategy.DIND_ROOTLESS, Strategy.SYSBOX])
 def test_medium_and_high_need_no_acknowledgement(strategy):
     assert build(strategy=strategy, allow_insecure=False).of_type(CONTAINER)
+
+
+def test_envbuilder_runs_as_root_so_it_refuses_rootless_and_makes_the_sidecar_workspace_root():
+    with pytest.raises(ValueError, match="^envbuilder: Envbuilder runs as root"):
+        build(strategy=Strategy.DIND_ROOTLESS, image=None, envbuilder={"git_url": "https://example.com/repo"})
+    result = build(strategy=Strategy.DIND_SIDECAR, image=None, envbuilder={"git_url": "https://example.com/repo"})
+    workspace = result.one(CONTAINER, "alice")
+    assert "user" not in workspace.inputs and "privileged" not in workspace.inputs
+    assert result.one(CONTAINER, "alice-daemon").inputs["privileged"] is True
+    assert result.value["security_level"] == "low"

@@ -89,6 +89,7 @@ def test_rootful_passes_flags_waits_then_execs_the_workload(fake):
         "--mtu=1460",
         "--default-address-pool=base=10.201.0.0/16,size=24",
         "--group=1000",
+        f"--pidfile={fake}/run/docker.pid",
     ]
     assert "Docker is ready" in result.stderr
     assert (fake / "run").is_dir()  # the socket's directory is created

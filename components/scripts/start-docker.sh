@@ -140,6 +140,9 @@ start_daemon() {
     spawn "$launcher" "$@"
   else
     [ -n "$group" ] && set -- "$@" --group="$group"
+    # The pid file beside the socket: everything this script touches follows DOCKER_HOST.
+    pidfile="$(dirname "$socket")/docker.pid"
+    set -- "$@" --pidfile="$pidfile"
     if [ "$(id -u)" = 0 ]; then
       daemon_log=${DIW_DOCKERD_LOG:-/var/log/dockerd.log}
       as_root=
@@ -152,7 +155,7 @@ start_daemon() {
     mkdir -p "$(dirname "$daemon_log")" 2>/dev/null || true
     # No dockerd runs when its container starts: a pid file left by a crash is stale.
     # shellcheck disable=SC2086
-    $as_root rm -f /var/run/docker.pid
+    $as_root rm -f "$pidfile"
     log "starting dockerd $*"
     # shellcheck disable=SC2086 # as_root is empty or the two words "sudo -n"
     $as_root mkdir -p "$(dirname "$socket")" >/dev/null 2>&1 || true
