@@ -44,14 +44,15 @@ for stack in $stacks; do
   render head "$head" "$stack"
 done
 
-(cd "$out" && diff -ruN base head >render.diff) || true
+# File times say nothing here: drop them from the ---/+++ lines.
+(cd "$out" && diff -ruN base head | sed -E 's/^(---|\+\+\+) ([^\t]*)\t.*$/\1 \2/' >render.diff) || true
 
 write_md() { # limit_in_bytes
   local limit=$1 size
   echo "<!-- docker-in-workspaces:render-diff -->"
   echo "### Rendered stacks: base → head"
   echo
-  echo "Stacks: $(printf '`%s` ' $stacks). Rendered with \`python -m components render\` under Pulumi's mocks"
+  echo "Stacks: $(printf '`%s`, ' $stacks | sed 's/, $//'). Rendered with \`python -m components render\` under Pulumi's mocks"
   echo "(no credentials, no cluster); secrets show as \`[secret]\`."
   echo
   for f in "$out"/errors/*; do
@@ -66,7 +67,7 @@ write_md() { # limit_in_bytes
     echo "No changes in the rendered Kubernetes manifests, compose files or security reports."
     return
   fi
-  echo "$(grep -c '^diff ' "$out/render.diff" || true) files changed:"
+  echo "Files changed: $(grep -c '^diff ' "$out/render.diff" || true)."
   echo
   echo '```diff'
   if [ "$size" -le "$limit" ]; then
