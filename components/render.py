@@ -35,8 +35,9 @@ from typing import Any, Optional
 
 import pulumi
 import yaml
-from pulumi.runtime import rpc
-from pulumi.runtime.mocks import MockMonitor
+
+from .recording import SECRET_SIG, SIG_KEY, Recorded
+from .recording import record as record_program
 
 PLACEHOLDER = "[secret]"
 """What every secret value renders as."""
@@ -52,8 +53,6 @@ CONTAINER = "docker:index/container:Container"
 VOLUME = "docker:index/volume:Volume"
 REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
 
-_SECRET_SIG = rpc._special_secret_sig
-_SIG_KEY = rpc._special_sig_key
 
 
 class RenderError(Exception):
@@ -61,18 +60,6 @@ class RenderError(Exception):
 
 
 # --- recording the program's resources under mocks -------------------------------------------------------------
-
-
-@dataclass
-class Recorded:
-    type: str
-    name: str
-    raw_inputs: dict[str, Any]
-    """Inputs as the engine receives them, secrets still wrapped as {sig: ..., value: ...}."""
-    custom: bool
-    dependencies: list[str]
-    urn: str
-    retain_on_delete: bool
 
 
 class _Mocks(pulumi.runtime.Mocks):
@@ -88,33 +75,11 @@ class _Mocks(pulumi.runtime.Mocks):
         return {}, []
 
 
-class _Monitor(MockMonitor):
-    def __init__(self, mocks: pulumi.runtime.Mocks):
-        super().__init__(mocks)
-        self.records: list[Recorded] = []
-
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method's name)
-        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
-        if request.type != "pulumi:pulumi:Stack":
-            self.records.append(
-                Recorded(
-                    type=request.type,
-                    name=request.name,
-                    raw_inputs=rpc.deserialize_properties(request.object),
-                    custom=request.custom,
-                    dependencies=list(request.dependencies),
-                    urn=response.urn,
-                    retain_on_delete=request.retainOnDelete,
-                )
-            )
-        return response
-
-
 # --- secrets ------------------------------------------------------------------------------------------------------
 
 
 def is_secret(value: Any) -> bool:
-    return isinstance(value, dict) and value.get(_SIG_KEY) == _SECRET_SIG
+    return isinstance(value, dict) and value.get(SIG_KEY) == SECRET_SIG
 
 
 def _blank(value: Any) -> Any:
@@ -311,28 +276,23 @@ def run_stack(stack: str, project_dir: Path) -> Rendered:
     config, secret_keys = load_stack_config(project, stack)
     if not project.main.is_file():
         raise RenderError(f"the program {project.main} does not exist")
-    mocks = _Mocks()
-    monitor = _Monitor(mocks)
     security: list[WorkspaceSecurity] = []
-    pulumi.runtime.settings.ROOT.set(None)  # a fresh Stack per run
-    pulumi.runtime.set_mocks(mocks, project=project.name, stack=stack, preview=False, monitor=monitor)
 
-    @pulumi.runtime.test  # type: ignore[untyped-decorator,unused-ignore]
-    def body() -> None:
+    def program() -> None:
         pulumi.runtime.set_all_config(config, secret_keys)
         runpy.run_path(str(project.main), run_name="__main__")
         security.extend(_security(project.name))
 
     with _program_environment(project.directory):
         try:
-            body()
+            recording = record_program(program, _Mocks(), project=project.name, stack=stack)
         except pulumi.RunError as exc:
             raise RenderError(f"error: {exc}") from None
         except ValueError as exc:  # ConfigError and argument errors the program did not turn into RunError
             if "invalid stack config" not in str(exc):
                 raise
             raise RenderError(f"error: {exc}") from None
-    return Rendered(stack=stack, records=monitor.records, security=security)
+    return Rendered(stack=stack, records=recording.records, security=security)
 
 
 # --- YAML ---------------------------------------------------------------------------------------------------------

@@ -13,23 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import pulumi
-from pulumi.runtime import rpc
-from pulumi.runtime.mocks import MockMonitor
+
+from components.recording import SECRET_SIG, SIG_KEY, Recorded, RecordingMonitor, record, unwrap_secrets
 
 PROJECT = "docker-in-workspaces"
-SECRET_SIG = rpc._special_secret_sig
-SIG_KEY = rpc._special_sig_key
-
-
-def unwrap_secrets(value: Any) -> Any:
-    """Inputs as plain values (secret wrappers removed)."""
-    if isinstance(value, dict):
-        if value.get(SIG_KEY) == SECRET_SIG:
-            return unwrap_secrets(value["value"])
-        return {k: unwrap_secrets(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [unwrap_secrets(v) for v in value]
-    return value
+Registered = Recorded
+"""One registered resource; `.inputs` in the tests are its raw inputs without secret wrappers."""
+__all__ = ["PROJECT", "Recorded", "Registered", "RecordingMonitor", "Run", "plaintext_strings", "run", "unwrap_secrets"]
 
 
 def plaintext_strings(value: Any) -> list[str]:
@@ -43,25 +33,6 @@ def plaintext_strings(value: Any) -> list[str]:
     if isinstance(value, str):
         return [value]
     return [json.dumps(value)]
-
-
-@dataclass
-class Registered:
-    type: str
-    name: str
-    raw_inputs: dict
-    """Inputs as the engine receives them, secrets still wrapped."""
-    parent: str
-    urn: str
-    custom: bool
-    retain_on_delete: bool
-    delete_before_replace: bool
-    dependencies: list[str]
-    provider: str
-
-    @property
-    def inputs(self) -> dict:
-        return unwrap_secrets(self.raw_inputs)
 
 
 @dataclass
@@ -103,56 +74,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return {}
 
 
-class RecordingMonitor(MockMonitor):
-    def __init__(self, mocks: pulumi.runtime.Mocks):
-        super().__init__(mocks)
-        self.records: list[Registered] = []
-        self.outputs: dict[str, dict] = {}
-
-    def RegisterResource(self, request):
-        response = super().RegisterResource(request)
-        if request.type != "pulumi:pulumi:Stack":
-            self.records.append(
-                Registered(
-                    type=request.type,
-                    name=request.name,
-                    raw_inputs=rpc.deserialize_properties(request.object),
-                    parent=request.parent,
-                    urn=response.urn,
-                    custom=request.custom,
-                    retain_on_delete=request.retainOnDelete,
-                    delete_before_replace=request.deleteBeforeReplace,
-                    dependencies=list(request.dependencies),
-                    provider=request.provider,
-                )
-            )
-        return response
-
-    def RegisterResourceOutputs(self, request):
-        self.outputs[request.urn] = rpc.deserialize_properties(request.outputs)
-        return super().RegisterResourceOutputs(request)
-
-
 def run(program: Callable[[], Any], *, stack: str = "test", preview: bool = False) -> Run:
     """Run `program` under mocks; its return value (Outputs resolved) is `Run.value`.
 
     If the program raises, that exception propagates with `.registered` set to the
     resources registered before it.
     """
-    mocks = RecordingMocks()
-    monitor = RecordingMonitor(mocks)
-    pulumi.runtime.settings.ROOT.set(None)  # a fresh Stack per run: exports must not leak between tests
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=f"{PROJECT}-{stack}", preview=preview, monitor=monitor)
-    result: dict[str, Any] = {}
-
-    @pulumi.runtime.test
-    def body():
-        value = program()
-        return pulumi.Output.from_input(value).apply(lambda v: result.update(value=v))
-
-    try:
-        body()
-    except Exception as exc:
-        exc.registered = monitor.records  # type: ignore[attr-defined]
-        raise
-    return Run(resources=monitor.records, value=result.get("value"), outputs=monitor.outputs)
+    recording = record(program, RecordingMocks(), project=PROJECT, stack=f"{PROJECT}-{stack}", preview=preview)
+    return Run(resources=recording.records, value=recording.value, outputs=recording.outputs)

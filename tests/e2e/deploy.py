@@ -27,10 +27,10 @@ import docker
 import docker.errors
 import engine
 import pulumi
-import pulumi.runtime.settings
 from docker.models.containers import _create_container_args
 from docker.types import Mount
-from harness import RecordingMonitor, unwrap_secrets
+
+from components.recording import record, unwrap_secrets
 
 VOLUME = "docker:index/volume:Volume"
 IMAGE = "docker:index/remoteImage:RemoteImage"
@@ -287,21 +287,12 @@ def deploy(client: docker.DockerClient, program: Callable[[], Any], workspaces: 
     """Run `program` (it builds components) under engine-backed mocks, then delete the
     containers of `workspaces` that it no longer registers, as `pulumi up` would."""
     mocks = EngineMocks(client)
-    monitor = RecordingMonitor(mocks)
-    pulumi.runtime.settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(mocks, project="docker-in-workspaces", stack="e2e", preview=False, monitor=monitor)
-    result: dict[str, Any] = {}
-
-    @pulumi.runtime.test
-    def body():
-        return pulumi.Output.from_input(program()).apply(lambda v: result.update(value=v))
-
-    body()
+    recording = record(program, mocks, project="docker-in-workspaces", stack="e2e")
     for workspace in workspaces:
         for container in client.containers.list(all=True, filters={"label": f"{WORKSPACE_LABEL}={workspace}"}):
             if mocks.containers.get(container.name) != container.id:
                 container.remove(force=True)
-    return Deployment(mocks, result.get("value"))
+    return Deployment(mocks, recording.value)
 
 
 def destroy(client: docker.DockerClient, workspaces: list[str]) -> None:
