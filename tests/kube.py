@@ -9,6 +9,7 @@ from harness import Registered, Run, run
 from packaging.version import Version
 
 from components.kubernetes import KubernetesWorkspace
+from components.render import ints  # the mocks hand numbers back as floats; Kubernetes wants integers
 
 IMG = "codercom/enterprise-base:ubuntu"
 COMPONENT = "docker-in-workspaces:index:KubernetesWorkspace"
@@ -63,20 +64,9 @@ def volumes(result: Run, name: str = "alice") -> dict[str, dict]:
     return {v["name"]: v for v in pod(result, name)["volumes"]}
 
 
-def _ints(value: Any) -> Any:
-    """The mocks hand numbers back as floats; Kubernetes wants integers."""
-    if isinstance(value, dict):
-        return {k: _ints(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_ints(v) for v in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
 def manifest(resource: Registered) -> dict:
     """The object the provider would send to the API server (the mocks record camelCase inputs)."""
-    body = _ints(resource.inputs)
+    body = ints(resource.inputs)
     assert body.get("apiVersion") and body.get("kind"), resource.type
     return body
 
