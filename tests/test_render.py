@@ -165,7 +165,7 @@ def checkov_results(rendered) -> dict[str, dict[str, set[str]]]:
         )
         if os.environ.get("CI"):
             pytest.fail(message)
-        pytest.skip(message)
+        pytest.skip(reason=message)
     result = subprocess.run(
         [
             *command,

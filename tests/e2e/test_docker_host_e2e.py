@@ -106,7 +106,7 @@ def test_dind_sidecar_published_ports_answer_on_workspace_localhost(client, clea
 def test_sysbox_needs_its_runtime(client, cleanup):
     if "sysbox-runc" not in client.info().get("Runtimes", {}):
         pytest.skip(
-            "sysbox-runc is not installed on this engine (it needs a host kernel module setup we cannot do here)"
+            reason="sysbox-runc is not installed on this engine (it needs a host kernel module setup we cannot do here)"
         )
     name = "e2e-sysbox"
     cleanup.append(name)
