@@ -12,6 +12,7 @@ from components import DockerHostWorkspace, Strategy
 
 IMAGE = "codercom/enterprise-base:ubuntu"  # mapped to diw-test/workspace by deploy.IMAGE_MAP
 NESTED_IMAGE = engine.BUSYBOX_IMAGE
+NO_SYSBOX = "sysbox-runc is not installed on this engine (it needs a host kernel module setup we cannot do here)"
 
 
 def workspace_program(name, **args):
@@ -105,9 +106,7 @@ def test_dind_sidecar_published_ports_answer_on_workspace_localhost(client, clea
 
 def test_sysbox_needs_its_runtime(client, cleanup):
     if "sysbox-runc" not in client.info().get("Runtimes", {}):
-        pytest.skip(
-            reason="sysbox-runc is not installed on this engine (it needs a host kernel module setup we cannot do here)"
-        )
+        pytest.skip(reason=NO_SYSBOX)
     name = "e2e-sysbox"
     cleanup.append(name)
     deploy(client, workspace_program(name, strategy=Strategy.SYSBOX), [name])
