@@ -10,15 +10,14 @@ import pulumi_docker as docker
 
 from .args import DockerHostWorkspaceArgs, ResolvedWorkspace, resolve
 from .security import security_level
-from .strategies.spec import ContainerSpec, WorkspacePlan
+from .strategies.spec import WORKSPACE, ContainerSpec, WorkspacePlan
 from .workload import (
     START_SCRIPT_PATH,
     DaemonSettings,
     Launch,
-    daemon_launch,
     daemon_probe_command,
+    launch_for,
     start_script,
-    workspace_launch,
 )
 
 TOKEN = "docker-in-workspaces:index:DockerHostWorkspace"
@@ -106,13 +105,9 @@ class DockerHostWorkspace(pulumi.ComponentResource):
         containers: dict[str, docker.Container] = {}
         # Sidecars first: the workspace joins the daemon's network namespace.
         for spec in sorted(plan.containers, key=lambda c: c.joins_network_of is not None):
-            if spec.role == "workspace":
-                launch = workspace_launch(spec, resolved.workload, resolved.daemon)
-                physical = name
-            else:
-                launch = daemon_launch(spec, resolved.daemon)
-                physical = f"{name}-{spec.role}"
-            image_key = "image" if spec.role == "workspace" else f"{spec.role}-image"
+            launch = launch_for(spec, resolved.workload, resolved.daemon)
+            physical = name if spec.role == WORKSPACE else f"{name}-{spec.role}"
+            image_key = "image" if spec.role == WORKSPACE else f"{spec.role}-image"
             images[spec.role] = docker.RemoteImage(
                 f"{name}-{image_key}",
                 name=launch.image,

@@ -31,10 +31,9 @@ from .workload import (
     START_SCRIPT_PATH,
     DaemonSettings,
     Launch,
-    daemon_launch,
     daemon_probe_command,
+    launch_for,
     start_script,
-    workspace_launch,
 )
 
 TOKEN = "docker-in-workspaces:index:KubernetesWorkspace"
@@ -573,12 +572,7 @@ class KubernetesWorkspace(pulumi.ComponentResource):
 
     def _launches(self, resolved: ResolvedKubernetesWorkspace) -> dict[str, Launch]:
         workspace = resolved.workspace
-        return {
-            spec.role: workspace_launch(spec, workspace.workload, workspace.daemon)
-            if spec.role == WORKSPACE
-            else daemon_launch(spec, workspace.daemon)
-            for spec in resolved.plan.containers
-        }
+        return {spec.role: launch_for(spec, workspace.workload, workspace.daemon) for spec in resolved.plan.containers}
 
     def _start_script(
         self,

@@ -20,11 +20,16 @@ SECRET_SIG = rpc._special_secret_sig
 SIG_KEY = rpc._special_sig_key
 
 
+def is_secret(value: Any) -> bool:
+    """A value the engine received marked secret ({sig: <secret sig>, value: ...})."""
+    return isinstance(value, dict) and value.get(SIG_KEY) == SECRET_SIG
+
+
 def unwrap_secrets(value: Any) -> Any:
     """Inputs as plain values (secret wrappers removed)."""
+    if is_secret(value):
+        return unwrap_secrets(value["value"])
     if isinstance(value, dict):
-        if value.get(SIG_KEY) == SECRET_SIG:
-            return unwrap_secrets(value["value"])
         return {k: unwrap_secrets(v) for k, v in value.items()}
     if isinstance(value, list):
         return [unwrap_secrets(v) for v in value]

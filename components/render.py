@@ -36,7 +36,7 @@ from typing import Any, Optional
 import pulumi
 import yaml
 
-from .recording import SECRET_SIG, SIG_KEY, Recorded
+from .recording import Recorded, is_secret
 from .recording import record as record_program
 
 PLACEHOLDER = "[secret]"
@@ -52,7 +52,6 @@ OUTPUT_NAMES = frozenset({CRD_DIR, MANIFEST_DIR, COMPOSE_FILE, REPORT_FILE, "sta
 CONTAINER = "docker:index/container:Container"
 VOLUME = "docker:index/volume:Volume"
 REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
-
 
 
 class RenderError(Exception):
@@ -76,10 +75,6 @@ class _Mocks(pulumi.runtime.Mocks):
 
 
 # --- secrets ------------------------------------------------------------------------------------------------------
-
-
-def is_secret(value: Any) -> bool:
-    return isinstance(value, dict) and value.get(SIG_KEY) == SECRET_SIG
 
 
 def _blank(value: Any) -> Any:

@@ -17,7 +17,7 @@ from typing import Optional
 
 import pulumi
 
-from .strategies.spec import ContainerSpec
+from .strategies.spec import WORKSPACE, ContainerSpec
 
 START_SCRIPT_DIR = "/opt/docker-in-workspaces"
 START_SCRIPT_PATH = f"{START_SCRIPT_DIR}/start-docker.sh"
@@ -210,6 +210,13 @@ def daemon_launch(spec: ContainerSpec, daemon: DaemonSettings) -> Launch:
     return Launch(
         image=spec.image, env=env, entrypoint=["/bin/sh", START_SCRIPT_PATH], command=[], uses_start_script_file=True
     )
+
+
+def launch_for(spec: ContainerSpec, workload: WorkloadSettings, daemon: DaemonSettings) -> Launch:
+    """The launch of any container of a plan: the workspace runs the workload, a sidecar the daemon."""
+    if spec.role == WORKSPACE:
+        return workspace_launch(spec, workload, daemon)
+    return daemon_launch(spec, daemon)
 
 
 def daemon_probe_command() -> list[str]:

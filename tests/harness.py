@@ -14,18 +14,29 @@ from typing import Any, Optional
 
 import pulumi
 
-from components.recording import SECRET_SIG, SIG_KEY, Recorded, RecordingMonitor, record, unwrap_secrets
+from components.recording import SECRET_SIG, SIG_KEY, Recorded, RecordingMonitor, is_secret, record, unwrap_secrets
 
 PROJECT = "docker-in-workspaces"
 Registered = Recorded
 """One registered resource; `.inputs` in the tests are its raw inputs without secret wrappers."""
-__all__ = ["PROJECT", "Recorded", "Registered", "RecordingMonitor", "Run", "plaintext_strings", "run", "unwrap_secrets"]
+__all__ = [
+    "PROJECT",
+    "SECRET_SIG",
+    "SIG_KEY",
+    "Recorded",
+    "Registered",
+    "RecordingMonitor",
+    "Run",
+    "plaintext_strings",
+    "run",
+    "unwrap_secrets",
+]
 
 
 def plaintext_strings(value: Any) -> list[str]:
     """Every string in `value` that is NOT inside a Pulumi secret."""
     if isinstance(value, dict):
-        if value.get(SIG_KEY) == SECRET_SIG:
+        if is_secret(value):
             return []
         return [s for k, v in value.items() for s in [k, *plaintext_strings(v)]]
     if isinstance(value, list):
