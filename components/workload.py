@@ -8,6 +8,8 @@ feature entrypoints, so with Envbuilder the daemon start is inlined into
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import re
 import shlex
 from collections.abc import Mapping, Sequence
@@ -33,11 +35,18 @@ _HEREDOC_MARK = "__DIW_START_DOCKER__"
 _INLINE_SCRIPT = "/tmp/docker-in-workspaces-start.sh"
 
 
+@functools.cache  # read once per run, not once per workspace
 def start_script() -> str:
     """The POSIX start script shipped in the package."""
     text = resources.files(__package__).joinpath("scripts/start-docker.sh").read_text()
     assert _HEREDOC_MARK not in text
     return text
+
+
+@functools.cache
+def start_script_sha256() -> str:
+    """Hex sha256 of `start_script()`: pods carry it so that a changed script rolls them."""
+    return hashlib.sha256(start_script().encode()).hexdigest()
 
 
 @dataclass(frozen=True)
