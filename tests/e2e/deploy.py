@@ -242,9 +242,9 @@ class EngineMocks(pulumi.runtime.Mocks):
         elif inputs.get("mustRun", True):
             started = time.monotonic()
             container.start()
-            if healthcheck:
-                # Measured by polling the healthcheck's own command: the engine's health
-                # status only changes every `interval` on engines without StartInterval.
+            if healthcheck and inputs.get("wait"):
+                # What `pulumi up` waits for, measured by polling the healthcheck's own command: the engine's
+                # health status only changes every `interval` on engines without StartInterval.
                 self.timings[inputs["name"]] = self._time_to_ready(container, healthcheck["tests"][1:], started)
             if inputs.get("wait"):
                 self._wait_healthy(container, int(inputs.get("waitTimeout", 60)))
