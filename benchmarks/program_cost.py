@@ -295,7 +295,7 @@ def _stats(samples: list[Sample]) -> tuple[float, float, float, int]:
 
 def program_benchmarks(count: int, repeat: int, render_count: int, render_repeat: int) -> list[Row]:
     """Docker target: bare, literal, program and render of `count` workspaces, interleaved; then the render of a
-    `render_count`-workspace stack per target."""
+    `render_count`-workspace Kubernetes stack."""
     python = sys.executable
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="diw-bench-") as tmp:
@@ -356,13 +356,13 @@ def program_benchmarks(count: int, repeat: int, render_count: int, render_repeat
                     + (f" ({rss / base_rss:.2f}×)" if mode != "literal" else ""),
                 )
             )
-        rows += render_benchmarks(work, render_count, render_repeat, skip_docker=render_count == count)
+        rows += render_benchmarks(work, render_count, render_repeat, skip_docker=True)
     return rows
 
 
 def render_benchmarks(work: Path, count: int, repeat: int, skip_docker: bool = False) -> list[Row]:
     """`python -m components render` of a `count`-workspace stack per target, against the same program run alone
-    (`skip_docker`: the interleaved runs already rendered a Docker-host stack of that size)."""
+    (`skip_docker`: the interleaved runs already rendered a Docker-host stack)."""
     python = sys.executable
     rows: list[Row] = []
     for target in ("kubernetes",) if skip_docker else ("docker", "kubernetes"):
