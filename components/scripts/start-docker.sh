@@ -217,7 +217,9 @@ lock_data_root() {
 # /run/user/<uid>, is root's: fix it with passwordless sudo when the image has it.
 own_dir() {
   mkdir -p "$1" 2>/dev/null || true
-  if [ ! -w "$1" ] && command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+  # Owned, not only writable: a Kubernetes volume with fsGroup is group-writable but root's, and
+  # rootless dockerd (root of its user namespace) cannot chmod a data root it does not own.
+  if { [ ! -w "$1" ] || [ ! -O "$1" ]; } && command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
     sudo -n mkdir -p "$1" && sudo -n chown "$(id -u):$(id -g)" "$1"
   fi
   [ -w "$1" ] || fail "$1 is not writable by uid $(id -u); make it the user's in the image, or allow passwordless sudo"

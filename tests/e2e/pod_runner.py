@@ -9,9 +9,12 @@ kubelet turn each Deployment's pod template into containers on the engine:
 - a pause-like container (busybox `sleep`) owns the pod's network and IPC namespaces;
   every container joins them, so all of them share `localhost`;
 - a PVC is a named volume `k8s-<namespace>-<claim>` created on first use and kept
-  when the pod goes (like a bound PV); an `emptyDir` is a named volume removed with
-  the pod (root mode 0777, as the kubelet makes it); neither gets the image's files
-  copied in (Docker would, Kubernetes never does: `nocopy`);
+  when the pod goes (like a bound PV), never filled with the image's files (Docker
+  would copy them into a fresh volume, Kubernetes never does: `nocopy`); an `emptyDir`
+  is the node directory the kubelet uses, `/var/lib/kubelet/pods/<pod uid>/volumes/
+  kubernetes.io~empty-dir/<name>` (mode 0777), bind-mounted and removed with the pod;
+- env `fieldRef` gives `metadata.name/namespace/uid` and `status.podIP/hostIP` (the
+  node's address is the bridge's gateway: this machine);
 - ConfigMap and Secret keys are files in a read-only volume (`defaultMode`, `items`,
   per-item `mode`) or env (`secretKeyRef`, `configMapKeyRef`); `$(VAR)` references
   in command, args and env values are expanded as the kubelet does;
@@ -50,10 +53,14 @@ import io
 import json
 import re
 import tarfile
+import shutil
+import stat
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional
 
 import docker
@@ -62,6 +69,7 @@ import engine
 import pulumi
 from docker.types import Mount
 
+from components.kubernetes import KUBELET_ROOT_DIR
 from components.recording import record, unwrap_secrets
 from components.render import ints
 
@@ -352,6 +360,10 @@ class Pod:
         self._error: Optional[BaseException] = None
         self.pause: Any = None
         self.scratch_volumes: list[str] = []
+        self.uid = str(uuid.uuid4())
+        self.pod_ip = self.node_ip = ""
+        self.pod_dir = Path(KUBELET_ROOT_DIR) / "pods" / self.uid
+        """The kubelet's directory of this pod on the node (this machine), holding its emptyDirs."""
         self.created_at = time.monotonic()
         self.ready_at: Optional[float] = None
         _reject_unknown(f"pod {name}", spec, _POD_SPEC_FIELDS)
@@ -395,9 +407,6 @@ class Pod:
 
     def start(self) -> None:
         """Make the sandbox and volumes, check every container's config, then let the kubelet thread run it."""
-        self._volumes = self._make_volumes()
-        for state in self.containers:
-            self._prepare(state)
         pause_kwargs: dict[str, Any] = {
             "name": f"{self.name}-pause",
             "hostname": self.name,
@@ -406,7 +415,13 @@ class Pod:
             "detach": True,
         }
         self.pause = self.client.containers.run(engine.BUSYBOX_IMAGE, ["sleep", "2147483647"], **pause_kwargs)
-        self.event("sandbox started")
+        self.pause.reload()
+        network = self.pause.attrs["NetworkSettings"]
+        self.pod_ip, self.node_ip = network["IPAddress"], network["Gateway"]  # the node: the bridge's host side
+        self.event(f"sandbox started (pod IP {self.pod_ip}, node IP {self.node_ip})")
+        self._volumes = self._make_volumes()
+        for state in self.containers:
+            self._prepare(state)
         self._thread = threading.Thread(target=self._run, name=f"kubelet-{self.name}", daemon=True)
         self._thread.start()
 
@@ -472,6 +487,7 @@ class Pod:
                 self.client.volumes.get(volume).remove(force=True)
             except docker.errors.NotFound:
                 pass
+        shutil.rmtree(self.pod_dir, ignore_errors=True)
         self.event("deleted")
 
     # --- volumes -----------------------------------------------------------------------------------------------------
@@ -502,14 +518,16 @@ class Pod:
                     self.event(f"PVC {claim} bound to new volume {physical}")
                 made[name] = {"source": physical, "read_only": bool(body.get("readOnly"))}
                 if fs_group is not None:
-                    self._ownership(physical, fs_group, policy, name)
+                    self._ownership(Mount("/v", physical, type="volume", no_copy=True), fs_group, policy, name)
             elif kind == "emptyDir":
                 _reject_unknown(where, body, set())  # medium/sizeLimit: not reproduced
-                physical = self._scratch(name)
-                self._helper(physical, "chmod 0777 /v")
-                made[name] = {"source": physical, "read_only": False}
+                # Where the kubelet keeps it, on the node: a daemon on the node (dood) can find it by this path.
+                directory = self.pod_dir / "volumes" / "kubernetes.io~empty-dir" / name
+                directory.mkdir(parents=True)
+                directory.chmod(0o777)
+                made[name] = {"source": str(directory), "read_only": False, "bind": True}
                 if fs_group is not None:
-                    self._ownership(physical, fs_group, policy, name)
+                    self._ownership(Mount("/v", str(directory), type="bind"), fs_group, policy, name)
             elif kind in ("configMap", "secret"):
                 made[name] = self._projected(where, kind, body, fs_group)
             elif kind == "hostPath":
@@ -521,8 +539,6 @@ class Pod:
                     raise UnsupportedField(f"{where}: the engine has no unix socket to stand for {body['path']}")
                 if body.get("type") not in (None, "", "Socket"):
                     raise UnsupportedField(f"{where}: hostPath type {body['type']!r}")
-                import stat
-
                 if body.get("type") == "Socket" and not stat.S_ISSOCK(node_path.stat().st_mode):
                     raise PodFailed(f"{where}: hostPath type check failed: {node_path} is not a socket")
                 made[name] = {"source": str(node_path), "read_only": False, "bind": True}
@@ -536,12 +552,12 @@ class Pod:
         self.scratch_volumes.append(physical)
         return physical
 
-    def _helper(self, volume: str, script: str, *args: str) -> str:
+    def _helper(self, volume: Mount, script: str, *args: str) -> str:
         """Run `script` as root in a throwaway busybox with `volume` at /v (what the kubelet does on the node)."""
         output = self.client.containers.run(
             engine.BUSYBOX_IMAGE,
             ["sh", "-c", script, "sh", *args],
-            mounts=[Mount("/v", volume, type="volume", no_copy=True)],
+            mounts=[volume],
             labels={E2E_LABEL: "1", POD_LABEL: self.name},
             user="0",
             network_mode="none",
@@ -549,7 +565,7 @@ class Pod:
         )
         return output.decode(errors="replace").strip()
 
-    def _ownership(self, volume: str, fs_group: int, policy: str, name: str) -> None:
+    def _ownership(self, volume: Mount, fs_group: int, policy: str, name: str) -> None:
         if policy not in ("Always", "OnRootMismatch"):
             raise UnsupportedField(f"pod {self.name}: fsGroupChangePolicy {policy!r}")
         result = self._helper(volume, _OWNERSHIP_SCRIPT, str(fs_group), policy)
@@ -600,7 +616,21 @@ class Pod:
             _reject_unknown(where, item, {"name", "value", "valueFrom"})
             if "valueFrom" in item:
                 source = item["valueFrom"]
-                _reject_unknown(f"{where}.valueFrom", source, {"secretKeyRef", "configMapKeyRef"})
+                _reject_unknown(f"{where}.valueFrom", source, {"secretKeyRef", "configMapKeyRef", "fieldRef"})
+                if "fieldRef" in source:
+                    ref = source["fieldRef"]
+                    _reject_unknown(f"{where}.valueFrom.fieldRef", ref, {"fieldPath", "apiVersion"})
+                    fields = {
+                        "metadata.name": self.name,
+                        "metadata.namespace": self.namespace,
+                        "metadata.uid": self.uid,
+                        "status.hostIP": self.node_ip,
+                        "status.podIP": self.pod_ip,
+                    }
+                    if ref["fieldPath"] not in fields:
+                        raise UnsupportedField(f"{where}: fieldRef {ref['fieldPath']!r}")
+                    env[item["name"]] = fields[ref["fieldPath"]]
+                    continue
                 if "secretKeyRef" in source:
                     ref = source["secretKeyRef"]
                     _reject_unknown(f"{where}.valueFrom.secretKeyRef", ref, {"name", "key", "optional"})

@@ -24,14 +24,6 @@ HOME = "/home/coder"
 NESTED = engine.BUSYBOX_IMAGE
 GRACE_SECONDS = 5
 """terminationGracePeriodSeconds for the tests: the images' `sleep infinity` ignores SIGTERM (30 s otherwise)."""
-NEEDS_ISSUE_10_SIDECAR = (
-    "needs issue 10 fix: the dind-sidecar daemon must mount the workspace's home at the same path, "
-    "else it bind-mounts its own empty directory"
-)
-NEEDS_ISSUE_10_DOOD = (
-    "needs issue 10 fix: dood on Kubernetes cannot see the pod's home (a PVC) on the node; the node's daemon "
-    "mounts an empty node directory"
-)
 
 
 def k8s_program(name: str, **args):
@@ -132,20 +124,22 @@ def test_nested_build_with_a_context(running, strategy):
         sh(pod, f"docker image rm -f {tag} >/dev/null 2>&1 || true")  # dood: the node's engine is shared
 
 
-@pytest.mark.parametrize(
-    "strategy",
-    [
-        Strategy.DIND,
-        Strategy.DIND_ROOTLESS,
-        pytest.param(Strategy.DIND_SIDECAR, marks=pytest.mark.xfail(strict=True, reason=NEEDS_ISSUE_10_SIDECAR)),
-        pytest.param(Strategy.DOOD, marks=pytest.mark.xfail(strict=True, reason=NEEDS_ISSUE_10_DOOD)),
-    ],
-)
+@pytest.mark.parametrize("strategy", [Strategy.DIND, Strategy.DIND_ROOTLESS, Strategy.DIND_SIDECAR])
 def test_bind_mount_of_a_home_path_shows_its_files(running, strategy):
     pod = running(strategy)
     project = f"{HOME}/{unique('proj')}"
     sh(pod, f"mkdir -p {project} && echo from-the-home > {project}/file")
     assert last_line(sh(pod, f"docker run --rm -v {project}:/src {NESTED} cat /src/file")) == "from-the-home"
+
+
+def test_dood_bind_mounts_through_the_shared_dir_the_node_can_see(running):
+    """dood on Kubernetes cannot mount the home (a PVC: its node path is not knowable in the pod); the
+    workspace gets DIW_SHARED_DIR, an emptyDir, and DIW_SHARED_HOST_DIR, its path on the node."""
+    pod = running(Strategy.DOOD)
+    project = unique("proj")
+    sh(pod, f'mkdir -p "$DIW_SHARED_DIR/{project}" && echo from-the-pod > "$DIW_SHARED_DIR/{project}/file"')
+    command = f'docker run --rm -v "$DIW_SHARED_HOST_DIR/{project}:/src" {NESTED} cat /src/file'
+    assert last_line(sh(pod, command)) == "from-the-pod"
 
 
 def _curl_loop(url: str) -> str:
@@ -159,15 +153,16 @@ def test_published_nested_port(running, strategy):
     try:
         sh(pod, f"docker run -d --name {web} -p 80 {NESTED} httpd -f -p 80 -h /var/www")
         port = last_line(sh(pod, f"docker port {web} 80/tcp | head -n1")).rsplit(":", 1)[1]
+        published_on = last_line(sh(pod, 'echo "$DIW_PUBLISHED_PORTS_HOST"'))
         if strategy == Strategy.DOOD:
-            # The node's daemon publishes on the node, not in the pod's network namespace: the pod reaches the
-            # port at the node's address (its default gateway here), and its own localhost has nothing there.
+            # The node's daemon publishes on the node, not in the pod's network namespace: the workspace is told
+            # the node's address (status.hostIP), and its own localhost has nothing there.
+            assert published_on == pod.node_ip
             code, _ = engine.exec_run(workspace(pod), ["curl", "-fsS", f"http://127.0.0.1:{port}/"], timeout=10)
             assert code != 0
-            url = f"http://$(ip route | awk '/^default/ {{print $3}}'):{port}/"
         else:
-            url = f"http://127.0.0.1:{port}/"
-        assert "hello from diw-test/busybox" in sh(pod, _curl_loop(url))
+            assert published_on == "127.0.0.1"
+        assert "hello from diw-test/busybox" in sh(pod, _curl_loop(f"http://{published_on}:{port}/"))
     finally:
         sh(pod, f"docker rm -f {web} >/dev/null 2>&1 || true")
 
