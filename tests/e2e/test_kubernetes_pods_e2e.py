@@ -100,8 +100,14 @@ def test_pod_becomes_ready_and_nested_docker_works(running, strategy):
     pod = running(strategy)
     assert pod.ready
     user = workspace(pod).attrs["Config"]["User"]
-    assert user == ("" if strategy == Strategy.DIND else "1000")  # dind: root, the others: runAsUser 1000
+    # runAsUser 1000 where the plan says so; dind and dood run as the image's user (root in the test image).
+    assert user == ("1000" if strategy in (Strategy.DIND_ROOTLESS, Strategy.DIND_SIDECAR) else "")
     info = sh(pod, "docker info --format '{{.Driver}} {{.Name}}'")
+    if strategy == Strategy.DOOD:
+        # uid 1000 reaches the node's socket through the pod's supplementalGroups (the socket's GID).
+        gid = str(engine.socket_path().stat().st_gid)
+        output = in_workspace(workspace(pod), "id -G; docker info --format '{{.Name}}'", user="1000")
+        assert gid in output.splitlines()[0].split()
     if strategy != Strategy.DOOD:
         assert "overlay2" in info  # the data root is its own volume (a PVC): not vfs or fuse-overlayfs
     assert last_line(sh(pod, f"docker run --rm {NESTED} echo nested-ok")) == "nested-ok"
