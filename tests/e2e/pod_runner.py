@@ -52,9 +52,9 @@ import hashlib
 import io
 import json
 import re
-import tarfile
 import shutil
 import stat
+import tarfile
 import threading
 import time
 import uuid
@@ -295,6 +295,7 @@ class ProbeState:
     next_at: float
     failures: int = 0
     successes: int = 0
+    last_output: str = ""
 
 
 @dataclass
@@ -635,7 +636,8 @@ class Pod:
                     ref = source["secretKeyRef"]
                     _reject_unknown(f"{where}.valueFrom.secretKeyRef", ref, {"name", "key", "optional"})
                     values = {
-                        k: v.decode() for k, v in _secret_data(self.cluster.get(SECRET, self.namespace, ref["name"])).items()
+                        k: v.decode()
+                        for k, v in _secret_data(self.cluster.get(SECRET, self.namespace, ref["name"])).items()
                     }
                 else:
                     ref = source["configMapKeyRef"]
@@ -651,7 +653,7 @@ class Pod:
         return env
 
     def _prepare(self, state: ContainerState) -> None:
-        """The container's create arguments; raises PodFailed for what the kubelet refuses (CreateContainerConfigError)."""
+        """The container's create arguments; PodFailed for what the kubelet refuses (CreateContainerConfigError)."""
         spec = state.spec
         where = f"container {state.name}"
         requested = spec["image"]
@@ -749,7 +751,7 @@ class Pod:
                     mounts.extend(value)
                 elif key == "sysctls":
                     # Pod-level in Kubernetes (the sandbox's netns); a container joining it may not set any.
-                    # With unmasked /proc (below) a privileged dockerd turns forwarding on itself, as under --privileged.
+                    # With unmasked /proc (below) a privileged dockerd turns forwarding on itself (as when privileged).
                     continue
                 elif key in ("cap_add", "cap_drop", "security_opt"):
                     kwargs[key] = list(kwargs.get(key, [])) + list(value)
@@ -774,7 +776,9 @@ class Pod:
             client.containers.get(kwargs["name"]).remove(force=True)
         except docker.errors.NotFound:
             pass
-        ctr = engine.run_container(client, image, kwargs.pop("command", None), host_config_extra=state.host_config_extra, **kwargs)
+        ctr = engine.run_container(
+            client, image, kwargs.pop("command", None), host_config_extra=state.host_config_extra, **kwargs
+        )
         now = time.monotonic()
         with self._lock:
             state.docker_id = ctr.id
@@ -819,7 +823,7 @@ class Pod:
         else:
             probe.failures += 1
             probe.successes = 0
-            probe.last_output = output.strip()[-300:]  # type: ignore[attr-defined]
+            probe.last_output = output.strip()[-300:]
         return code == 0
 
     # --- the sync loop -----------------------------------------------------------------------------------------------
@@ -904,7 +908,7 @@ class Pod:
             self.event("pod not Ready")
 
     def _probe_kill(self, client: docker.DockerClient, state: ContainerState, kind: str, probe: ProbeState) -> None:
-        output = getattr(probe, "last_output", "")
+        output = probe.last_output
         self.event(
             f"{kind} probe failed {probe.failures} times (every {probe.probe.period:.0f}s) after "
             f"{time.monotonic() - state.started_at:.1f}s: {output}; killing container {state.name}"
@@ -925,7 +929,9 @@ class Pod:
 
 
 def _secret_data(obj: dict) -> dict[str, bytes]:
-    _reject_unknown(f"Secret {obj['metadata']['name']}", obj, {"apiVersion", "kind", "metadata", "type", "data", "stringData"})
+    _reject_unknown(
+        f"Secret {obj['metadata']['name']}", obj, {"apiVersion", "kind", "metadata", "type", "data", "stringData"}
+    )
     data = {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
     data.update({k: v.encode() for k, v in (obj.get("stringData") or {}).items()})
     return data
@@ -984,7 +990,15 @@ class Kube:
         if replicas == 0 or current is not None:
             return None
         labels = {DEPLOYMENT_LABEL: key, HASH_LABEL: digest}
-        pod = Pod(self.client, self.cluster, namespace, f"{meta['name']}-{digest}", template["spec"], labels, self.grace_seconds)
+        pod = Pod(
+            self.client,
+            self.cluster,
+            namespace,
+            f"{meta['name']}-{digest}",
+            template["spec"],
+            labels,
+            self.grace_seconds,
+        )
         self.pods[key] = pod
         pod.start()
         return pod

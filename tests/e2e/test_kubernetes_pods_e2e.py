@@ -121,7 +121,7 @@ def test_nested_build_with_a_context(running, strategy):
     sh(
         pod,
         f"mkdir -p {context} && echo built-from-context > {context}/hello.txt && "
-        f"printf 'FROM {NESTED}\\nCOPY hello.txt /hello.txt\\nCMD [\"cat\", \"/hello.txt\"]\\n' > {context}/Dockerfile",
+        f'printf \'FROM {NESTED}\\nCOPY hello.txt /hello.txt\\nCMD ["cat", "/hello.txt"]\\n\' > {context}/Dockerfile',
     )
     try:
         sh(pod, f"docker build -q -t {tag} {context}", timeout=300)
@@ -198,7 +198,10 @@ def v2_image(client):
 
 def write_state(pod: Pod) -> None:
     load_nested_image(pod)
-    sh(pod, f"docker volume create keep >/dev/null && docker run --rm -v keep:/data {NESTED} sh -c 'echo kept > /data/f'")
+    sh(
+        pod,
+        f"docker volume create keep >/dev/null && docker run --rm -v keep:/data {NESTED} sh -c 'echo kept > /data/f'",
+    )
 
 
 def assert_state(pod: Pod) -> None:
@@ -229,6 +232,7 @@ def test_nested_images_and_volumes_survive_pod_replacement(client, kube, v2_imag
 
     # ... and `running: true` brings a new pod on the same claims.
     kube.apply(k8s_program(name, strategy=strategy, image=V2_IMAGE), timeout=180)
+    print(f"\n{kube.pod(name).describe()}")
     assert_state(kube.pod(name))
 
 
