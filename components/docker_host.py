@@ -231,13 +231,15 @@ class DockerHostWorkspace(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
         role = spec.role
+        workspace = physical.removesuffix(f"-{spec.role}") if spec.role != WORKSPACE else physical
+        volume_names = ", ".join(f"{workspace}-{m.volume} at {m.path}" for m in spec.mounts)
 
         def passed(values: list[object]) -> str:
             image_id, exit_code, logs = values
             if exit_code not in (None, 0):
                 raise PreflightError(
                     f"workspace container {physical} ({role}): its image cannot run this strategy, nothing was "
-                    f"replaced:\n{str(logs or '').strip()}"
+                    f"replaced (its volumes: {volume_names}):\n{str(logs or '').strip()}"
                 )
             return str(image_id)
 

@@ -67,6 +67,18 @@ rootless_launcher() {
   return 1
 }
 
+# The uid owning the data root's content (empty: a fresh one). A data root this user cannot even
+# enter is someone else's: its owner counts.
+data_owner() {
+  if [ "$mode" = rootful ] && [ "$(id -u)" != 0 ] && can_sudo; then
+    sudo -n stat -c %u "$data_root/image" 2>/dev/null || true
+  elif [ -d "$data_root" ] && [ ! -x "$data_root" ]; then
+    stat -c %u "$data_root"
+  else
+    stat -c %u "$data_root/image" 2>/dev/null || true
+  fi
+}
+
 # What this image and these mounts lack for $mode, one line each (nothing: ready to go).
 missing() {
   case $mode in
@@ -79,7 +91,7 @@ missing() {
       if [ "$(id -u)" != 0 ] && ! can_sudo; then
         echo "root: rootful dockerd needs uid 0 or passwordless sudo, this runs as uid $(id -u)"
       fi
-      owner=$(stat -c %u "$data_root/image" 2>/dev/null || true)
+      owner=$(data_owner)
       if [ -n "$owner" ] && [ "$owner" != 0 ]; then
         echo "a data root of its own: $data_root holds a rootless daemon's data (owner uid $owner), which a rootful daemon cannot take over; switch back to dind-rootless, or remove that volume to start with an empty daemon"
       fi
@@ -100,7 +112,7 @@ missing() {
       if ! grep -q -e "^$user:" -e "^$(id -u):" "$subuid" 2>/dev/null; then
         echo "subordinate ids: no entry for $user in $subuid (e.g. $user:100000:65536)"
       fi
-      owner=$(stat -c %u "$data_root/image" 2>/dev/null || true)
+      owner=$(data_owner)
       if [ -n "$owner" ] && [ "$owner" != "$(id -u)" ]; then
         echo "a data root of its own: $data_root holds a rootful daemon's data (owner uid $owner), which rootless dockerd (uid $(id -u)) cannot use; switch back to dind or dind-sidecar, or remove that volume to start with an empty daemon"
       fi

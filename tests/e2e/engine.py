@@ -26,6 +26,8 @@ from docker.types import Mount
 
 WORKSPACE_IMAGE = os.environ.get("DIW_E2E_WORKSPACE_IMAGE", "diw-test/workspace:latest")
 BUSYBOX_IMAGE = os.environ.get("DIW_E2E_BUSYBOX_IMAGE", "diw-test/busybox:latest")
+DOCKER_ONLY_IMAGE = os.environ.get("DIW_E2E_DOCKER_ONLY_IMAGE", "diw-test/docker-only:latest")
+"""Shaped like codercom/enterprise-base: dockerd and the CLI, none of the rootless extras."""
 
 # Linux capability numbers (include/uapi/linux/capability.h), index = bit.
 CAPABILITIES = (
@@ -88,6 +90,7 @@ def images_present(c: docker.DockerClient) -> bool:
     try:
         c.images.get(WORKSPACE_IMAGE)
         c.images.get(BUSYBOX_IMAGE)
+        c.images.get(DOCKER_ONLY_IMAGE)
     except docker.errors.ImageNotFound:
         return False
     return busybox_tar().exists()
