@@ -57,7 +57,9 @@ def plain_start_s(client, repeat: int) -> float:
 
 
 def _program(name: str, strategy: Strategy):
-    args = {"strategy": strategy, "image": "codercom/enterprise-base:ubuntu", "allow_insecure": True}
+    # As the pod e2e tests: the public image lacks the rootless extras, rootless gets the full test image.
+    image = engine.WORKSPACE_IMAGE if strategy == Strategy.DIND_ROOTLESS else "codercom/enterprise-base:ubuntu"
+    args = {"strategy": strategy, "image": image, "allow_insecure": True}
     if strategy == Strategy.DOOD:
         args["docker_socket_gid"] = engine.socket_path().stat().st_gid
 

@@ -63,6 +63,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+import deploy
 import docker
 import docker.errors
 import engine
@@ -94,13 +95,10 @@ BACKOFF_INITIAL = 10.0
 BACKOFF_MAX = 300.0
 TICK = 0.2
 
-# Images the pods ask for, mapped to the locally built ones (no registry here).
-IMAGE_MAP: dict[str, str] = {
-    "codercom/enterprise-base:ubuntu": engine.WORKSPACE_IMAGE,
-    "docker:27.5.1-dind": engine.WORKSPACE_IMAGE,
-    engine.WORKSPACE_IMAGE: engine.WORKSPACE_IMAGE,
-    engine.BUSYBOX_IMAGE: engine.BUSYBOX_IMAGE,
-}
+# Images the pods ask for, mapped to the locally built ones (no registry here): the Docker-host harness's map,
+# plus busybox for the runner's own tests.
+IMAGE_MAP = deploy.IMAGE_MAP
+LOCAL_IMAGES = {engine.BUSYBOX_IMAGE: engine.BUSYBOX_IMAGE}
 
 
 class UnsupportedField(AssertionError):
@@ -657,9 +655,9 @@ class Pod:
         spec = state.spec
         where = f"container {state.name}"
         requested = spec["image"]
-        if requested not in IMAGE_MAP:
-            raise UnsupportedField(f"{where}: image {requested!r} has no locally built stand-in (IMAGE_MAP)")
-        image = IMAGE_MAP[requested]
+        image = IMAGE_MAP.get(requested) or LOCAL_IMAGES.get(requested)
+        if image is None:
+            raise UnsupportedField(f"{where}: image {requested!r} has no locally built stand-in (deploy.IMAGE_MAP)")
         env = self._env(state)
         kwargs: dict[str, Any] = {
             "image": image,

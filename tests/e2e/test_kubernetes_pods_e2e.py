@@ -19,7 +19,7 @@ from test_docker_host_e2e import NO_SYSBOX, in_workspace, put_file
 
 from components import KubernetesWorkspace, Strategy
 
-IMAGE = "codercom/enterprise-base:ubuntu"  # mapped to diw-test/workspace by pod_runner.IMAGE_MAP
+IMAGE = "codercom/enterprise-base:ubuntu"  # mapped to a locally built image by deploy.IMAGE_MAP
 HOME = "/home/coder"
 NESTED = engine.BUSYBOX_IMAGE
 GRACE_SECONDS = 5
@@ -27,7 +27,8 @@ GRACE_SECONDS = 5
 
 
 def k8s_program(name: str, **args):
-    args.setdefault("image", IMAGE)
+    # The public image lacks the rootless extras (as diw-test/docker-only does): rootless gets the full test image.
+    args.setdefault("image", engine.WORKSPACE_IMAGE if args.get("strategy") == Strategy.DIND_ROOTLESS else IMAGE)
     args.setdefault("daemon_ready_timeout", 90)
     args.setdefault("allow_insecure", True)  # proving that they work, not whether they are allowed
     if args.get("strategy") == Strategy.DOOD:
@@ -100,8 +101,9 @@ def test_pod_becomes_ready_and_nested_docker_works(running, strategy):
     pod = running(strategy)
     assert pod.ready
     user = workspace(pod).attrs["Config"]["User"]
-    # runAsUser 1000 where the plan says so; dind and dood run as the image's user (root in the test image).
-    assert user == ("1000" if strategy in (Strategy.DIND_ROOTLESS, Strategy.DIND_SIDECAR) else "")
+    # runAsUser 1000 where the plan says so; dind and dood run as the image's user (coder, like the public image).
+    image_user = workspace(pod).image.attrs["Config"]["User"]
+    assert user == ("1000" if strategy in (Strategy.DIND_ROOTLESS, Strategy.DIND_SIDECAR) else image_user)
     info = sh(pod, "docker info --format '{{.Driver}} {{.Name}}'")
     if strategy == Strategy.DOOD:
         # uid 1000 reaches the node's socket through the pod's supplementalGroups (the socket's GID).
