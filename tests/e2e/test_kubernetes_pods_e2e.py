@@ -184,6 +184,23 @@ def test_sysbox_needs_its_runtime(client, kube):
     assert last_line(sh(kube.pod(name), f"docker run --rm {NESTED} echo ok")) == "ok"
 
 
+def test_the_coder_agent_token_reaches_the_workspace_from_the_secret_only(client, kube):
+    """The token is a Secret key the kubelet hands over (`secretKeyRef`), never a value in the pod spec."""
+    import pulumi
+
+    name = unique("pod-agent")
+    token = f"token-{uuid.uuid4().hex}"
+    agent = {
+        "url": "https://coder.example",
+        "token": pulumi.Output.secret(token),
+        "init_script": "exec sleep 2147483647",
+    }
+    kube.apply(k8s_program(name, strategy=Strategy.DOOD, coder_agent=agent), timeout=120)
+    deployment = next(m for m in kube.cluster.of_type("kubernetes:apps/v1:Deployment") if m["metadata"]["name"] == name)
+    assert token not in str(deployment)
+    assert last_line(sh(kube.pod(name), 'printf %s "$CODER_AGENT_TOKEN"')) == token
+
+
 # --- nothing lost ----------------------------------------------------------------------------------------------------
 
 V2_IMAGE = "codercom/enterprise-base:v2"
