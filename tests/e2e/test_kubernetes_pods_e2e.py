@@ -201,6 +201,17 @@ def test_the_coder_agent_token_reaches_the_workspace_from_the_secret_only(client
     assert last_line(sh(kube.pod(name), 'printf %s "$CODER_AGENT_TOKEN"')) == token
 
 
+def test_dind_sidecar_as_a_plain_second_container_for_older_clusters(kube):
+    """native_sidecar false: both are regular containers started together; the workspace's start script
+    waits for the daemon's socket (mode wait) instead of the kubelet ordering them."""
+    name = unique("pod-plain-sidecar")
+    kube.apply(k8s_program(name, strategy=Strategy.DIND_SIDECAR, native_sidecar=False), timeout=180)
+    pod = kube.pod(name)
+    assert {s.name: s.kind for s in pod.containers} == {"workspace": "main", "daemon": "main"}
+    load_nested_image(pod)
+    assert last_line(sh(pod, f"docker run --rm {NESTED} echo nested-ok")) == "nested-ok"
+
+
 # --- nothing lost ----------------------------------------------------------------------------------------------------
 
 V2_IMAGE = "codercom/enterprise-base:v2"
@@ -336,6 +347,44 @@ def test_run_as_non_root_refuses_a_root_image_without_run_as_user(client):
     try:
         with pytest.raises(PodFailed, match="runAsNonRoot and image will run as root"):
             pod.start()
+    finally:
+        pod.delete()
+
+
+def test_init_containers_run_in_order_before_the_containers(client):
+    kube = Kube(client, grace_seconds=1)
+    write = "echo $(STEP) >> /shared/order"
+    spec = {
+        "volumes": [{"name": "shared", "emptyDir": {}}],
+        "initContainers": [
+            {
+                "name": f"init-{step}",
+                "image": NESTED,
+                "command": ["sh", "-c", write],
+                "env": [{"name": "STEP", "value": step}],
+                "volumeMounts": [{"name": "shared", "mountPath": "/shared"}],
+            }
+            for step in ("first", "second")
+        ],
+        "containers": [
+            {
+                "name": "main",
+                "image": NESTED,
+                "command": ["sleep", "3600"],
+                "volumeMounts": [{"name": "shared", "mountPath": "/shared"}],
+            }
+        ],
+    }
+    pod = Pod(client, kube.cluster, "workspaces", unique("pod-unit"), spec, {}, grace_seconds=1)
+    try:
+        pod.start()
+        pod.wait_ready(60)
+        _, order = engine.exec_run(pod.container("main"), ["cat", "/shared/order"])
+        assert order.split() == ["first", "second"]
+        assert [e.split("] ", 1)[1] for e in pod.events if "completed" in e] == [
+            "init container init-first completed",
+            "init container init-second completed",
+        ]
     finally:
         pod.delete()
 
