@@ -10,13 +10,14 @@ from deploy import deploy, destroy
 
 from components import DockerHostWorkspace, Strategy
 
-IMAGE = "codercom/enterprise-base:ubuntu"  # mapped to diw-test/workspace by deploy.IMAGE_MAP
+IMAGE = "codercom/enterprise-base:ubuntu"  # mapped to diw-test/docker-only (no rootless extras) by deploy.IMAGE_MAP
+ROOTLESS_IMAGE = "docker:27.5.1-dind-rootless"  # what dind-rootless needs: the rootless extras
 NESTED_IMAGE = engine.BUSYBOX_IMAGE
 NO_SYSBOX = "sysbox-runc is not installed on this engine (it needs a host kernel module setup we cannot do here)"
 
 
 def workspace_program(name, **args):
-    args.setdefault("image", IMAGE)
+    args.setdefault("image", ROOTLESS_IMAGE if args.get("strategy") == Strategy.DIND_ROOTLESS else IMAGE)
     args.setdefault("daemon_ready_timeout", 90)
     args.setdefault("allow_insecure", True)  # proving that they work, not whether they are allowed
 
