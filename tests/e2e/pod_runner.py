@@ -814,7 +814,8 @@ class Pod:
             code, output = engine.exec_run(ctr, probe.probe.command, timeout=probe.probe.timeout)
         except docker.errors.APIError as exc:
             code, output = -1, str(exc)
-        probe.next_at = time.monotonic() + probe.probe.period
+        # The kubelet's prober ticks every period, however long a probe took (a late tick runs at once).
+        probe.next_at += probe.probe.period
         if code == 0:
             probe.successes += 1
             probe.failures = 0

@@ -307,24 +307,30 @@ def never_ready_image(client):
     IMAGE_MAP.pop(HANG_IMAGE, None)
 
 
-def test_a_daemon_that_never_becomes_ready_fails_its_startup_probe_within_the_budget(kube, never_ready_image):
-    name = unique("pod-never-ready")
-    budget = 10  # daemonReadyTimeout: startupProbe failureThreshold ceil(10 / 5) = 2, every 5 s
-    kube.apply(
-        k8s_program(name, strategy=Strategy.DIND_SIDECAR, dind_image=HANG_IMAGE, daemon_ready_timeout=budget),
-        wait=False,
-    )
-    pod = kube.pod(name)
-    with pytest.raises(PodFailed):
-        pod.wait_ready(budget + 20)
-    described = pod.describe()
-    print(f"\n{described}")
-    failed = [e for e in pod.events if "Startup probe failed" in e]
-    assert failed, described
-    seconds = float(failed[0].split(" after ")[1].split("s:")[0])
-    assert seconds <= budget + 2, failed[0]  # the kubelet gives up within the budget daemonReadyTimeout sets
-    assert pod.state("workspace").docker_id is None  # the workspace never started: the sidecar never did
-    assert "stub dockerd: never listening, on purpose" in described  # the daemon's log tail is visible
+def test_a_daemon_that_never_becomes_ready_fails_its_startup_probe_within_the_budget(client, never_ready_image):
+    # The pod's own grace period (30 s): the start script prints the log tail at its own timeout, which the
+    # kubelet's kill (one probe period earlier) leaves it time to reach, as PID 1 ignores SIGTERM.
+    kube = Kube(client)
+    try:
+        name = unique("pod-never-ready")
+        budget = 10  # daemonReadyTimeout: startupProbe failureThreshold ceil(10 / 5) = 2, every 5 s
+        kube.apply(
+            k8s_program(name, strategy=Strategy.DIND_SIDECAR, dind_image=HANG_IMAGE, daemon_ready_timeout=budget),
+            wait=False,
+        )
+        pod = kube.pod(name)
+        with pytest.raises(PodFailed):
+            pod.wait_ready(budget + 20)
+        described = pod.describe()
+        print(f"\n{described}")
+        failed = [e for e in pod.events if "Startup probe failed" in e]
+        assert failed, described
+        seconds = float(failed[0].split(" after ")[1].split("s:")[0])
+        assert seconds <= budget + 2, failed[0]  # the kubelet gives up within the budget daemonReadyTimeout sets
+        assert pod.state("workspace").docker_id is None  # the workspace never started: the sidecar never did
+        assert "stub dockerd: never listening, on purpose" in described  # the daemon's log tail is visible
+    finally:
+        kube.destroy()
 
 
 # --- the runner itself -----------------------------------------------------------------------------------------------
