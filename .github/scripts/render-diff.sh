@@ -9,7 +9,8 @@
 # run inside it), for every stack of either (.github/scripts/stacks.py: its Pulumi.<stack>.yaml
 # files). Writes into OUT_DIR:
 #   base/<stack>/, head/<stack>/   the renders (a stack missing on one side stays empty)
-#   errors/<side>-<stack>          a failed render's stderr (the comment shows its last lines)
+#   errors/<side>-<stack>          a failed render's stderr (the comment shows its last lines; that
+#                                  stack is left out of the diff rather than shown as all removed)
 #   render.diff                    `diff -ruN base head`
 #   summary.md                     for $GITHUB_STEP_SUMMARY (the whole diff, up to 900 kB)
 #   comment.md                     for the pull request comment (fits GitHub's 65536 characters)
@@ -75,12 +76,19 @@ render() { # side checkout stack
     >/dev/null 2>"$out/errors/$side-$stack.log"; then
     mv "$out/errors/$side-$stack.log" "$out/errors/$side-$stack"
     [ "$side" = head ] && head_failed=1
+    return 1
   fi
   rm -f "$out/errors/$side-$stack.log"
 }
 for stack in "${stacks[@]}"; do
-  render base "$base" "$stack"
-  render head "$head" "$stack"
+  ok=1
+  render base "$base" "$stack" || ok=0
+  render head "$head" "$stack" || ok=0
+  if [ "$ok" = 0 ]; then
+    # A failed side would show as every file added or removed: leave that stack out of the diff.
+    rm -rf "${out:?}/base/$stack" "${out:?}/head/$stack"
+    mkdir -p "$out/base/$stack" "$out/head/$stack"
+  fi
 done
 
 # File times say nothing here: drop them from the ---/+++ lines.
@@ -93,16 +101,22 @@ write_md() { # limit_in_bytes
   echo "Stacks: ${list:-(none)}. Rendered with \`python -m components render\` under Pulumi's mocks"
   echo "(no credentials, no cluster); secrets show as \`[secret]\`."
   echo
+  local failed=0
   for f in "$out"/errors/*; do
     [ -f "$f" ] || continue
-    echo "**$(basename "$f") failed** (last lines of its stderr):"
+    failed=1
+    echo "**$(basename "$f") failed** (its stack is left out of the diff; last lines of its stderr):"
     echo '```'
     tail -n "$TAIL_LINES" "$f"
     echo '```'
   done
   size=$(wc -c <"$out/render.diff")
   if [ "$size" -eq 0 ]; then
-    echo "No changes in the rendered Kubernetes manifests, compose files or security reports."
+    if [ "$failed" = 1 ]; then
+      echo "No changes in the stacks that rendered."
+    else
+      echo "No changes in the rendered Kubernetes manifests, compose files or security reports."
+    fi
     return
   fi
   echo "Files changed: $(grep -c '^diff ' "$out/render.diff" || true)."
