@@ -30,6 +30,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -127,16 +128,17 @@ REQUIRED = ("workspace", "rootless", "dind", "busybox")
 # --- where the choice is recorded ----------------------------------------------------------------------------------
 
 
-def cache_dir() -> Path:
+def cache_dir(env: Optional[Mapping[str, str]] = None) -> Path:
     """Where build.sh/pull.sh keep tarballs, busybox.tar and the record (``$DIW_E2E_CACHE``)."""
-    if os.environ.get("DIW_E2E_CACHE"):
-        return Path(os.environ["DIW_E2E_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    env = os.environ if env is None else env
+    if env.get("DIW_E2E_CACHE"):
+        return Path(env["DIW_E2E_CACHE"])
+    base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "docker-in-workspaces"
 
 
-def record_path() -> Path:
-    return cache_dir() / "images.json"
+def record_path(env: Optional[Mapping[str, str]] = None) -> Path:
+    return cache_dir(env) / "images.json"
 
 
 # --- the choice ----------------------------------------------------------------------------------------------------
@@ -157,7 +159,7 @@ def probe(url: str = REGISTRY_URL, timeout: float = PROBE_TIMEOUT) -> tuple[bool
     return True, f"{url} answered HTTP {status} in {elapsed:.1f}s"
 
 
-def choose(env: Optional[dict[str, str]] = None) -> tuple[str, str]:
+def choose(env: Optional[Mapping[str, str]] = None) -> tuple[str, str]:
     """(source, reason): ``$DIW_E2E_IMAGES`` when set, else what :func:`probe` finds."""
     env = os.environ if env is None else env
     forced = env.get("DIW_E2E_IMAGES", "")
@@ -169,11 +171,11 @@ def choose(env: Optional[dict[str, str]] = None) -> tuple[str, str]:
     return (REGISTRY if reachable else LOCAL), reason
 
 
-def _override(role: str, env: dict[str, str]) -> Optional[str]:
+def _override(role: str, env: Mapping[str, str]) -> Optional[str]:
     return env.get(f"DIW_E2E_{role.upper().replace('-', '_')}_IMAGE") or None
 
 
-def names(source: str, env: Optional[dict[str, str]] = None) -> dict[str, str]:
+def names(source: str, env: Optional[Mapping[str, str]] = None) -> dict[str, str]:
     """role -> image name for `source`, with the per-role overrides."""
     env = os.environ if env is None else env
     return {r.role: _override(r.role, env) or getattr(r, source) for r in ROLES.values()}
@@ -213,20 +215,21 @@ class Selection:
         return f"e2e images from {SOURCE_LABELS[self.source]} ({self.reason}): {rows}"
 
 
-def selected(env: Optional[dict[str, str]] = None) -> Selection:
+def selected(env: Optional[Mapping[str, str]] = None) -> Selection:
     """What the tests use: ``$DIW_E2E_IMAGES`` if set, else the record build.sh/pull.sh wrote, else local."""
     env = os.environ if env is None else env
     forced = env.get("DIW_E2E_IMAGES", "")
     if forced:
         source, reason = choose(env)
     else:
+        path = record_path(env)
         try:
-            recorded = json.loads(record_path().read_text())
-            source, reason = recorded["source"], f"recorded in {record_path()} by {recorded.get('by', 'build.sh')}"
+            recorded = json.loads(path.read_text())
+            source, reason = recorded["source"], f"recorded in {path} by {recorded.get('by', 'build.sh')}"
         except (OSError, ValueError, KeyError):
-            source, reason = LOCAL, f"no record at {record_path()} (run tests/e2e/images/build.sh)"
+            source, reason = LOCAL, f"no record at {path} (run tests/e2e/images/build.sh)"
         if source not in SOURCES:
-            source, reason = LOCAL, f"unknown source {source!r} in {record_path()}"
+            source, reason = LOCAL, f"unknown source {source!r} in {path}"
     return Selection(source, reason, names(source, env))
 
 
