@@ -19,6 +19,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 PROJECT = "docker-in-workspaces"
 STACK_FILE = re.compile(r"^Pulumi\.(?P<stack>.+)\.(?:yaml|yml)$")
@@ -39,7 +40,7 @@ def stacks(*directories: Path) -> list[str]:
     return sorted(found)
 
 
-def _config(path: Path) -> dict:
+def _config(path: Path) -> dict[str, Any]:
     import yaml  # only the matrix needs it (PyYAML)
 
     document = yaml.safe_load(path.read_text()) if path.exists() else None
@@ -56,7 +57,7 @@ def target(directory: Path, stack: str) -> str:
     return value.get("value", value) if isinstance(value, dict) else str(value)
 
 
-def matrix(directory: Path) -> tuple[dict, list[str]]:
+def matrix(directory: Path) -> tuple[dict[str, list[dict[str, str]]], list[str]]:
     """The preview matrix, and notices for the log."""
     include, notices = [], []
     for stack in stacks(directory):

@@ -55,7 +55,7 @@ def _default_dind_image() -> str:
     tree = ast.parse((ROOT / "components" / "strategies" / "spec.py").read_text())
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "DEFAULT_DIND_IMAGE" for t in node.targets):
-            return ast.literal_eval(node.value)
+            return str(ast.literal_eval(node.value))
     raise LookupError("DEFAULT_DIND_IMAGE not found in components/strategies/spec.py")
 
 
