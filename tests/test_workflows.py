@@ -80,7 +80,7 @@ def test_actionlint_is_clean():
 
 SHELL_SCRIPTS = sorted(
     p
-    for pattern in (".ci/*.sh", ".github/scripts/*.sh", "tests/e2e/images/*.sh", "components/scripts/*.sh")
+    for pattern in (".ci/run", ".ci/*.sh", ".github/scripts/*.sh", "tests/e2e/images/*.sh", "components/scripts/*.sh")
     for p in ROOT.glob(pattern)
 )
 _EXPRESSION = re.compile(r"\$\{\{.*?\}\}")
