@@ -134,3 +134,10 @@ def test_build_sh_pulls_the_public_images_when_the_registry_is_chosen(tmp_path):
     assert json.loads((cache / "images.json").read_text())["source"] == "registry"
     assert "debootstrap" not in result.stderr  # no local build on this path
     assert f"{DEFAULT_DIND_IMAGE}-rootless" in result.stderr and "@sha256:0123" in result.stderr  # which images
+
+
+def test_the_readme_and_docs_name_the_pinned_public_images():
+    for doc in ("README.md", "docs/ci.md"):
+        text = (ROOT / doc).read_text()
+        for name in PUBLIC:
+            assert f"`{name}`" in text, (doc, name)
