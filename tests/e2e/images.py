@@ -81,16 +81,17 @@ ROLES: dict[str, Role] = {
     for r in (
         Role(
             "workspace",
-            "workspace image with a Docker engine and passwordless sudo, user coder (1000)",
-            CODER_BASE,
+            "an image with a Docker engine, for plain containers and images built FROM it (probes, benchmarks)",
+            None,
             "diw-test/workspace:latest",
             CODER_BASE,
             {LOCAL: "/home/coder", REGISTRY: "/home/coder"},
         ),
         Role(
             "docker-only",
-            "workspace image with docker-ce/docker.io but no rootless extras (no dockerd-rootless.sh, rootlesskit)",
-            None,
+            "the workspace image users run: Docker engine and CLI, passwordless sudo, user coder (1000), "
+            "no rootless extras (no dockerd-rootless.sh, rootlesskit, slirp4netns, newuidmap)",
+            CODER_BASE,
             "diw-test/docker-only:latest",
             CODER_BASE,
             {LOCAL: "/home/coder", REGISTRY: "/home/coder"},
@@ -121,8 +122,8 @@ ROLES: dict[str, Role] = {
         ),
     )
 }
-REQUIRED = ("workspace", "rootless", "dind", "busybox")
-"""Roles every e2e run needs (docker-only is built by build.sh's own step and checked by the tests using it)."""
+REQUIRED = tuple(ROLES)
+"""Roles every e2e run needs: all of them."""
 
 
 # --- where the choice is recorded ----------------------------------------------------------------------------------
@@ -197,7 +198,7 @@ class Selection:
 
     def workspace_args(self, strategy: str) -> dict[str, str]:
         """`image` and `home_path` for a workspace of `strategy` (dind-rootless needs the rootless extras)."""
-        role = "rootless" if strategy == "dind-rootless" else "workspace"
+        role = "rootless" if strategy == "dind-rootless" else "docker-only"
         requested = ROLES[role].requested
         assert requested is not None
         return {"image": requested, "home_path": self.home(role)}
