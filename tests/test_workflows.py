@@ -438,3 +438,60 @@ def test_render_diff_script_with_a_bad_stack_file_name_dies_and_the_explaining_s
     (out / "render.log").write_text(result.stdout + result.stderr)
     assert render_diff("--failed", out, "install success, render failure").returncode == 0
     assert "'a b' is not a stack name" in (out / "comment.md").read_text()
+
+
+# --- the comment job's script ---------------------------------------------------------------------------------------
+
+NODE_HARNESS = """
+const fs = require('fs');
+const calls = [];
+const github = {
+  rest: { issues: {
+    listComments: 'listComments',
+    createComment: async (args) => calls.push(['create', args]),
+    updateComment: async (args) => calls.push(['update', args]),
+  } },
+  paginate: async () => JSON.parse(process.env.EXISTING),
+};
+const context = {
+  repo: { owner: 'o', repo: 'r' }, serverUrl: 'https://github.example', runId: 7,
+  payload: { pull_request: { number: 3 } },
+};
+const script = fs.readFileSync(process.argv[1], 'utf8');
+(async () => {
+  await new (Object.getPrototypeOf(async function () {}).constructor)('github', 'context', 'require', script)(
+    github, context, require);
+  console.log(JSON.stringify(calls));
+})().catch((e) => { console.error(e); process.exit(1); });
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node not installed: the comment script was not run")
+@pytest.mark.parametrize("artifact", [True, False], ids=["with-the-artifact", "render-job-died"])
+def test_the_comment_script_posts_the_artifact_or_says_the_render_job_died(tmp_path, artifact):
+    comment = next(s for s in steps(workflow("render-diff.yml")["jobs"]["comment"]) if "script" in s.get("with", {}))
+    (tmp_path / "script.js").write_text(comment["with"]["script"])
+    if artifact:
+        (tmp_path / "render-diff").mkdir()
+        (tmp_path / "render-diff" / "comment.md").write_text(MARKER + "\nthe diff")
+    runs = []
+    for existing in ([], [{"id": 11, "user": {"type": "Bot"}, "body": MARKER + " old"}]):
+        env = {**os.environ, "RENDER_RESULT": "failure", "EXISTING": json.dumps(existing)}
+        result = subprocess.run(
+            ["node", "-e", NODE_HARNESS, str(tmp_path / "script.js")],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stderr
+        runs.append(json.loads(result.stdout))
+    (kind, created), ((kind2, updated),) = runs[0][0], runs[1]
+    assert (kind, kind2) == ("create", "update") and updated["comment_id"] == 11  # sticky: updated, not duplicated
+    body = created["body"]
+    assert body.startswith(MARKER) and updated["body"] == body and created["issue_number"] == 3
+    if artifact:
+        assert body == MARKER + "\nthe diff"
+    else:
+        assert "The render job ended (failure) before it wrote a diff" in body
+        assert "https://github.example/o/r/actions/runs/7" in body
