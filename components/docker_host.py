@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from typing import Optional
 
@@ -22,11 +23,22 @@ from .workload import (
 
 TOKEN = "docker-in-workspaces:index:DockerHostWorkspace"
 LABEL_PREFIX = "docker-in-workspaces"
+HOST_GATEWAY_NAME = "host.docker.internal"
+"""Where a dood workspace reaches ports that its (the host's) nested containers publish."""
 
 
 def _env_list(env: dict[str, pulumi.Input[str]]) -> list[pulumi.Input[str]]:
     # Sorted, so a preview diff only shows real changes; Output.concat keeps secrets secret.
     return [pulumi.Output.concat(key, "=", env[key]) for key in sorted(env)]
+
+
+def _secret_file(content: pulumi.Input[str], base64_decoded: bool) -> pulumi.Output[str]:
+    value = pulumi.Output.secret(content)
+    return value.apply(lambda text: base64.b64decode(text).decode()) if base64_decoded else value
+
+
+class PreflightError(RuntimeError):
+    """A container's image (or its volumes) cannot run the strategy: found before anything was replaced."""
 
 
 def _healthcheck(daemon: DaemonSettings) -> docker.ContainerHealthcheckArgs:
@@ -56,6 +68,11 @@ class DockerHostWorkspace(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: DockerHostWorkspaceArgs, opts: Optional[pulumi.ResourceOptions] = None):
         resolved = resolve(name, args)  # raises before anything, even this component, is registered
+        if args.get("home_path") is not None and any(m.host_visible for m in resolved.plan.workspace.mounts):
+            raise ValueError(
+                "home_path: with dood on a Docker host the home is its volume's own path on the host (so a path "
+                "under $HOME means the same to the host's daemon); remove home_path"
+            )
         super().__init__(TOKEN, name, {}, opts)
         plan = resolved.plan
         level = security_level(plan)
@@ -101,19 +118,24 @@ class DockerHostWorkspace(pulumi.ComponentResource):
         self, name: str, resolved: ResolvedWorkspace, volumes: dict[str, docker.Volume], labels: dict[str, str]
     ) -> None:
         plan: WorkspacePlan = resolved.plan
-        images: dict[str, docker.RemoteImage] = {}
         containers: dict[str, docker.Container] = {}
-        # Sidecars first: the workspace joins the daemon's network namespace.
-        for spec in sorted(plan.containers, key=lambda c: c.joins_network_of is not None):
-            launch = launch_for(spec, resolved.workload, resolved.daemon)
+        launches = {spec.role: launch_for(spec, resolved.workload, resolved.daemon) for spec in plan.containers}
+        # Every image is checked before any container is created or replaced.
+        images: dict[str, pulumi.Output[str]] = {}
+        for spec in plan.containers:
             physical = name if spec.role == WORKSPACE else f"{name}-{spec.role}"
             image_key = "image" if spec.role == WORKSPACE else f"{spec.role}-image"
-            images[spec.role] = docker.RemoteImage(
+            image = docker.RemoteImage(
                 f"{name}-{image_key}",
-                name=launch.image,
+                name=launches[spec.role].image,
                 keep_locally=True,  # other workspaces may use the same image
                 opts=pulumi.ResourceOptions(parent=self),
             )
+            images[spec.role] = self._preflight(physical, spec, launches[spec.role], image, volumes, labels)
+        checked = pulumi.Output.all(*images.values())
+        # Sidecars first: the workspace joins the daemon's network namespace.
+        for spec in sorted(plan.containers, key=lambda c: c.joins_network_of is not None):
+            physical = name if spec.role == WORKSPACE else f"{name}-{spec.role}"
             network_mode = None
             depends_on = []
             if spec.joins_network_of is not None:
@@ -121,11 +143,58 @@ class DockerHostWorkspace(pulumi.ComponentResource):
                 owner = containers[spec.joins_network_of]
                 network_mode = owner.id.apply(lambda cid: f"container:{cid}")
                 depends_on.append(owner)
+            image_id = pulumi.Output.all(images[spec.role], checked).apply(lambda pair: pair[0])
+            launch = launches[spec.role]
             containers[spec.role] = self._container(
-                physical, spec, launch, images[spec.role], volumes, labels, resolved.daemon, network_mode, depends_on
+                physical, spec, launch, image_id, volumes, labels, resolved.daemon, network_mode, depends_on
             )
 
-    def _container(
+    def _mounts(self, spec: ContainerSpec, volumes: dict[str, docker.Volume]) -> list[docker.ContainerMountArgs]:
+        mounts = [
+            docker.ContainerMountArgs(type="volume", target=m.path, source=volumes[m.volume].name) for m in spec.mounts
+        ]
+        # The host's daemon resolves bind paths on the host: the volume is also mounted at its own host path
+        # (`$HOME` points there), so a path under it means the same on both sides, and nothing new is created.
+        mounts += [
+            docker.ContainerMountArgs(type="volume", target=volumes[m.volume].mountpoint, source=volumes[m.volume].name)
+            for m in spec.mounts
+            if m.host_visible
+        ]
+        mounts += [docker.ContainerMountArgs(type="bind", target=s.path, source=s.host_path) for s in spec.host_sockets]
+        return mounts
+
+    def _env(
+        self, spec: ContainerSpec, launch: Launch, volumes: dict[str, docker.Volume]
+    ) -> dict[str, pulumi.Input[str]]:
+        env: dict[str, pulumi.Input[str]] = dict(launch.env)
+        env["DIW_PUBLISHED_PORTS_HOST"] = "127.0.0.1" if spec.nested_ports_on_localhost else HOST_GATEWAY_NAME
+        for mount in spec.mounts:
+            if mount.host_visible:
+                host_path = volumes[mount.volume].mountpoint
+                env["HOME"] = host_path
+                env["DIW_SHARED_DIR"] = host_path
+                env["DIW_SHARED_HOST_DIR"] = host_path
+        for secret in launch.secrets:
+            if secret.file is None:
+                env[secret.env] = secret.value
+            elif secret.file_env is not None:
+                env[secret.file_env] = secret.file
+        return env
+
+    def _uploads(self, launch: Launch, include_secrets: bool = True) -> Optional[list[docker.ContainerUploadArgs]]:
+        uploads = []
+        if launch.uses_start_script_file:
+            uploads.append(docker.ContainerUploadArgs(file=START_SCRIPT_PATH, content=start_script(), executable=True))
+        if include_secrets:
+            # Secrets as files, not env: one secret entry would make the whole env list secret in previews.
+            uploads += [
+                docker.ContainerUploadArgs(file=s.file, content=_secret_file(s.value, s.file_is_base64_decoded))
+                for s in launch.secrets
+                if s.file is not None
+            ]
+        return uploads or None
+
+    def _preflight(
         self,
         physical: str,
         spec: ContainerSpec,
@@ -133,34 +202,87 @@ class DockerHostWorkspace(pulumi.ComponentResource):
         image: docker.RemoteImage,
         volumes: dict[str, docker.Volume],
         labels: dict[str, str],
+    ) -> pulumi.Output[str]:
+        """A short-lived container that runs `start-docker.sh --check` with the container's image, user,
+        groups and volumes; the image id, once the check passed. A failed check fails `pulumi up` with
+        what is missing, before the container it guards is created or replaced."""
+        if not launch.uses_start_script_file:
+            return image.image_id  # Envbuilder: the image is built at start; the inlined script checks it then
+        check = docker.Container(
+            f"{physical}-preflight",
+            name=f"{physical}-preflight",
+            image=image.image_id,
+            entrypoints=["/bin/sh", START_SCRIPT_PATH, "--check"],
+            envs=_env_list(self._env(spec, launch, volumes)),
+            runtime=spec.runtime,
+            user=None if spec.run_as_user is None else str(spec.run_as_user),
+            group_adds=[str(g) for g in spec.supplemental_groups] or None,
+            mounts=self._mounts(spec, volumes),
+            uploads=self._uploads(launch, include_secrets=False),
+            network_mode="none",
+            attach=True,  # create waits until it exited
+            logs=True,
+            must_run=False,
+            restart="no",
+            labels=[
+                docker.ContainerLabelArgs(label=k, value=v)
+                for k, v in {**labels, f"{LABEL_PREFIX}.role": f"{spec.role}-preflight"}.items()
+            ],
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+        )
+        role = spec.role
+        workspace = physical.removesuffix(f"-{spec.role}") if spec.role != WORKSPACE else physical
+        volume_names = ", ".join(f"{workspace}-{m.volume} at {m.path}" for m in spec.mounts)
+
+        def passed(values: list[object]) -> str:
+            image_id, exit_code, logs = values
+            if exit_code not in (None, 0):
+                raise PreflightError(
+                    f"workspace container {physical} ({role}): its image cannot run this strategy, nothing was "
+                    f"replaced (its volumes: {volume_names}):\n{str(logs or '').strip()}"
+                )
+            return str(image_id)
+
+        return pulumi.Output.all(image.image_id, check.exit_code, check.container_logs).apply(passed)
+
+    def _container(
+        self,
+        physical: str,
+        spec: ContainerSpec,
+        launch: Launch,
+        image_id: pulumi.Output[str],
+        volumes: dict[str, docker.Volume],
+        labels: dict[str, str],
         daemon: DaemonSettings,
         network_mode: Optional[pulumi.Output[str]],
         depends_on: Sequence[pulumi.Resource],
     ) -> docker.Container:
-        mounts = [
-            docker.ContainerMountArgs(type="volume", target=m.path, source=volumes[m.volume].name) for m in spec.mounts
-        ]
-        mounts += [docker.ContainerMountArgs(type="bind", target=s.path, source=s.host_path) for s in spec.host_sockets]
+        # The readiness `pulumi up` waits for: the daemon's, or, for a workspace that uses another container's
+        # daemon, its own view of it. A sidecar daemon is not waited for: during a switch from dind it waits
+        # for the old workspace's daemon to hand over the data root, which happens when that one is replaced.
+        probed = spec.daemon is not None or spec.waits_for is not None
+        waited = probed and not (spec.daemon is not None and spec.role != WORKSPACE)
         return docker.Container(
             physical,
             name=physical,
-            image=image.image_id,
+            image=image_id,
             entrypoints=launch.entrypoint,
             command=launch.command,
-            envs=_env_list(launch.env),
+            envs=_env_list(self._env(spec, launch, volumes)),
             privileged=spec.privileged or None,
             runtime=spec.runtime,
             user=None if spec.run_as_user is None else str(spec.run_as_user),
             group_adds=[str(g) for g in spec.supplemental_groups] or None,
-            mounts=mounts,
-            uploads=[docker.ContainerUploadArgs(file=START_SCRIPT_PATH, content=start_script(), executable=True)]
-            if launch.uses_start_script_file
-            else None,
-            healthcheck=_healthcheck(daemon) if spec.daemon is not None else None,
+            mounts=self._mounts(spec, volumes),
+            uploads=self._uploads(launch),
+            healthcheck=_healthcheck(daemon) if probed else None,
             # With a healthcheck, `pulumi up` returns only once `docker info` succeeds inside.
-            wait=True if spec.daemon is not None else None,
-            wait_timeout=daemon.ready_timeout + 30 if spec.daemon is not None else None,
+            wait=True if waited else None,
+            wait_timeout=daemon.ready_timeout + 30 if waited else None,
             network_mode=network_mode,
+            hosts=None
+            if spec.nested_ports_on_localhost
+            else [docker.ContainerHostArgs(host=HOST_GATEWAY_NAME, ip="host-gateway")],
             # An init as PID 1 reaps what the start script leaves when it execs the workload
             # (a crashed dockerd would otherwise stay a zombie under e.g. `sleep infinity`).
             init=True if launch.uses_start_script_file else None,

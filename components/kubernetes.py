@@ -73,8 +73,11 @@ PROBE_TIMEOUT_SECONDS = 5
 WORKSPACE_FS_GROUP = ROOTLESS_UID
 """fsGroup of every pod: the PVCs (home, data root) are writable by uid/gid 1000, Coder images' user."""
 
-SECRET_ENV_KEYS = frozenset({"CODER_AGENT_TOKEN", "ENVBUILDER_DOCKER_CONFIG_BASE64"})
-"""Always secret. Besides these, every env value given as a Pulumi Output goes into the Secret too."""
+KUBELET_ROOT_DIR = "/var/lib/kubelet"
+"""The kubelet's --root-dir (its default): where a node keeps a pod's emptyDir volumes."""
+HOST_SHARED_VOLUME = "host-shared"
+HOST_SHARED_DIR = "/var/run/docker-in-workspaces/shared"
+"""dood: an emptyDir the node's daemon can find (at DIW_SHARED_HOST_DIR); under /var/run, which Envbuilder keeps."""
 
 PSS_ENFORCE = "pod-security.kubernetes.io/enforce"
 PSS_WARN = "pod-security.kubernetes.io/warn"
@@ -411,9 +414,20 @@ def shared_resources(
 # --- the component ------------------------------------------------------------------------------------------------
 
 
-def _is_secret_env(key: str, value: pulumi.Input[str]) -> bool:
-    # The graph cannot wait for a value to know whether it is secret: any Output may be, so it goes to the Secret.
-    return key in SECRET_ENV_KEYS or not isinstance(value, str)
+def _secret_env(launch: Launch) -> dict[str, pulumi.Input[str]]:
+    """What goes into the workspace's Secret: the declared secrets, and the user's Output-valued env entries
+    (the graph cannot wait for a value to know whether it is secret). The component's own values stay in the
+    pod spec, readable in previews."""
+    values: dict[str, pulumi.Input[str]] = {s.env: s.value for s in launch.secrets}
+    values.update({key: launch.env[key] for key in launch.may_be_secret})
+    return values
+
+
+def _field_env(name: str, field_path: str) -> k8s.core.v1.EnvVarArgs:
+    return k8s.core.v1.EnvVarArgs(
+        name=name,
+        value_from=k8s.core.v1.EnvVarSourceArgs(field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path=field_path)),
+    )
 
 
 def _probe(period: int, failures: int) -> k8s.core.v1.ProbeArgs:
@@ -475,12 +489,7 @@ class KubernetesWorkspace(pulumi.ComponentResource):
         launches = self._launches(resolved)
         config_map = self._start_script(name, launches, namespace, labels, dependencies)
         secret_name = f"{name}-secrets"
-        secret_values = {
-            key: value
-            for launch in launches.values()
-            for key, value in launch.env.items()
-            if _is_secret_env(key, value)
-        }
+        secret_values = {key: value for launch in launches.values() for key, value in _secret_env(launch).items()}
         secret = self._secret(secret_name, secret_values, namespace, labels, dependencies)
 
         pod = self._pod_spec(resolved, launches, secret_name if secret else None)
@@ -658,6 +667,9 @@ class KubernetesWorkspace(pulumi.ComponentResource):
                 volumes.append(k8s.core.v1.VolumeArgs(name=spec.key, persistent_volume_claim=source))
             else:
                 volumes.append(k8s.core.v1.VolumeArgs(name=spec.key, empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs()))
+        if any(m.host_visible for spec in resolved.plan.containers for m in spec.mounts):
+            scratch = k8s.core.v1.EmptyDirVolumeSourceArgs()
+            volumes.append(k8s.core.v1.VolumeArgs(name=HOST_SHARED_VOLUME, empty_dir=scratch))
         sockets = sorted({s.host_path for spec in resolved.plan.containers for s in spec.host_sockets})
         for index, host_path in enumerate(sockets):
             volumes.append(
@@ -692,17 +704,37 @@ class KubernetesWorkspace(pulumi.ComponentResource):
         ]
         if launch.uses_start_script_file:
             mounts.append(k8s.core.v1.VolumeMountArgs(name="start-script", mount_path=START_SCRIPT_DIR, read_only=True))
+        secrets = _secret_env(launch)
+        plain: dict[str, pulumi.Input[str]] = {k: v for k, v in launch.env.items() if k not in secrets}
+        fields: dict[str, str] = {}
+        if spec.role == WORKSPACE:
+            if spec.nested_ports_on_localhost:
+                plain["DIW_PUBLISHED_PORTS_HOST"] = "127.0.0.1"
+            else:  # the node's daemon publishes on the node
+                fields["DIW_NODE_IP"] = "status.hostIP"
+                plain["DIW_PUBLISHED_PORTS_HOST"] = "$(DIW_NODE_IP)"
+        if any(m.host_visible for m in spec.mounts):
+            # A PVC's path on the node is not knowable in the pod; an emptyDir's is, from the pod's uid.
+            fields["DIW_POD_UID"] = "metadata.uid"
+            plain["DIW_SHARED_DIR"] = HOST_SHARED_DIR
+            plain["DIW_SHARED_HOST_DIR"] = (
+                f"{KUBELET_ROOT_DIR}/pods/$(DIW_POD_UID)/volumes/kubernetes.io~empty-dir/{HOST_SHARED_VOLUME}"
+            )
+            mounts.append(k8s.core.v1.VolumeMountArgs(name=HOST_SHARED_VOLUME, mount_path=HOST_SHARED_DIR))
         env = []
-        for key in sorted(launch.env):
-            value = launch.env[key]
-            if _is_secret_env(key, value):
+        # Sorted, and $(VAR) references only point backwards (DIW_NODE_IP < DIW_PUBLISHED_..., DIW_POD_UID <
+        # DIW_SHARED_...), as Kubernetes expands them in order.
+        for key in sorted({*plain, *secrets, *fields}):
+            if key in fields:
+                env.append(_field_env(key, fields[key]))
+            elif key in secrets:
                 assert secret_name is not None
                 ref = k8s.core.v1.SecretKeySelectorArgs(name=secret_name, key=key)
                 env.append(
                     k8s.core.v1.EnvVarArgs(name=key, value_from=k8s.core.v1.EnvVarSourceArgs(secret_key_ref=ref))
                 )
             else:
-                env.append(k8s.core.v1.EnvVarArgs(name=key, value=value))
+                env.append(k8s.core.v1.EnvVarArgs(name=key, value=plain[key]))
         startup = readiness = None
         if spec.daemon is not None:
             readiness = _probe(READINESS_PERIOD_SECONDS, 3)

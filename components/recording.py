@@ -20,6 +20,17 @@ SECRET_SIG = rpc._special_secret_sig
 SIG_KEY = rpc._special_sig_key
 
 
+DOCKER_VOLUME = "docker:index/volume:Volume"
+
+
+def provider_outputs(typ: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Outputs a provider computes that the components read, as a default host would give them."""
+    if typ == DOCKER_VOLUME and inputs.get("name"):
+        # The local driver's layout under the default data root.
+        return {"mountpoint": f"/var/lib/docker/volumes/{inputs['name']}/_data"}
+    return {}
+
+
 def is_secret(value: Any) -> bool:
     """A value the engine received marked secret ({sig: <secret sig>, value: ...})."""
     return isinstance(value, dict) and value.get(SIG_KEY) == SECRET_SIG

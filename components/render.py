@@ -36,7 +36,7 @@ from typing import Any, Optional
 import pulumi
 import yaml
 
-from .recording import Recorded, is_secret
+from .recording import Recorded, is_secret, provider_outputs
 from .recording import record as record_program
 
 PLACEHOLDER = "[secret]"
@@ -65,7 +65,7 @@ class _Mocks(pulumi.runtime.Mocks):
     """Outputs echo inputs; the id is the logical name, an image's id is its reference (readable, stable)."""
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        outputs = dict(args.inputs)
+        outputs = {**args.inputs, **provider_outputs(args.typ, args.inputs)}
         if args.typ == REMOTE_IMAGE:
             outputs["imageId"] = args.inputs.get("name")
         return args.name, outputs
@@ -420,6 +420,8 @@ def compose_document(stack: str, records: list[Recorded], project: str) -> tuple
                 service[key] = plain[key]
         if plain.get("groupAdds"):
             service["group_add"] = plain["groupAdds"]
+        if plain.get("hosts"):
+            service["extra_hosts"] = [f"{h['host']}:{h['ip']}" for h in plain["hosts"]]
         if plain.get("mounts"):
             service["volumes"] = [
                 {"type": m["type"], "source": m["source"], "target": m["target"]}
@@ -452,9 +454,13 @@ def compose_document(stack: str, records: list[Recorded], project: str) -> tuple
             owner = by_urn.get(urn)
             if owner is not None:
                 owner_name = str(owner.raw_inputs.get("name") or owner.name)
-                depends[owner_name] = {
-                    "condition": "service_healthy" if owner.raw_inputs.get("healthcheck") else "service_started"
-                }
+                if owner.raw_inputs.get("attach"):  # runs to completion first (a preflight check)
+                    condition = "service_completed_successfully"
+                elif owner.raw_inputs.get("healthcheck"):
+                    condition = "service_healthy"
+                else:
+                    condition = "service_started"
+                depends[owner_name] = {"condition": condition}
         if depends:
             service["depends_on"] = depends
         if inputs.get("uploads"):

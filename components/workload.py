@@ -79,17 +79,43 @@ class WorkloadSettings:
     coder_agent: Optional[CoderAgentSettings] = None
 
 
+SECRETS_DIR = "/run/docker-in-workspaces"
+"""Where a Docker host places secret files (a target without Secrets: env is no place for them)."""
+CODER_AGENT_TOKEN_FILE = f"{SECRETS_DIR}/coder-agent-token"
+ENVBUILDER_DOCKER_CONFIG_FILE = "/.envbuilder/config.json"
+"""Envbuilder reads registry credentials from this file when ENVBUILDER_DOCKER_CONFIG_BASE64 is unset."""
+
+
+@dataclass(frozen=True)
+class SecretValue:
+    """A secret the container needs. Kubernetes passes `env` from a Secret (`secretKeyRef`); a Docker host,
+    whose env list is one value in state and previews, writes it to `file` (when the consumer reads one)."""
+
+    env: str
+    value: pulumi.Input[str]
+    file: Optional[str] = None
+    """Where the consumer also reads it from; None: only as env."""
+    file_env: Optional[str] = None
+    """Env var naming `file` for the consumer (e.g. CODER_AGENT_TOKEN_FILE)."""
+    file_is_base64_decoded: bool = False
+    """The file holds the value base64-decoded (`ENVBUILDER_DOCKER_CONFIG_BASE64` -> config.json)."""
+
+
 @dataclass
 class Launch:
     """How one container starts."""
 
     image: pulumi.Input[str]
     env: dict[str, pulumi.Input[str]]
+    """Non-secret environment (a user's Output-valued entries may still be secret: see `may_be_secret`)."""
     entrypoint: Optional[list[str]] = None
     """None: the image's own entrypoint (Envbuilder)."""
     command: Optional[list[pulumi.Input[str]]] = None
     uses_start_script_file: bool = False
     """The adapter must place `start_script()` at START_SCRIPT_PATH."""
+    secrets: list[SecretValue] = field(default_factory=list)
+    may_be_secret: frozenset[str] = frozenset()
+    """Keys of `env` given by the user as Outputs: the graph cannot wait to see whether they are secret."""
 
 
 def start_env(spec: ContainerSpec, daemon: DaemonSettings) -> dict[str, str]:
@@ -135,11 +161,33 @@ def validate(workload: WorkloadSettings, strategy_env: Mapping[str, str]) -> Non
 def _kv_env(workload: WorkloadSettings, spec: ContainerSpec) -> dict[str, pulumi.Input[str]]:
     env: dict[str, pulumi.Input[str]] = dict(workload.env)
     env.update(spec.env_dict)
-    agent = workload.coder_agent
-    if agent is not None:
-        env["CODER_AGENT_URL"] = agent.url
-        env["CODER_AGENT_TOKEN"] = pulumi.Output.secret(agent.token)
+    if workload.coder_agent is not None:
+        env["CODER_AGENT_URL"] = workload.coder_agent.url
     return env
+
+
+def _secrets(workload: WorkloadSettings) -> list[SecretValue]:
+    secrets = []
+    if workload.coder_agent is not None:
+        secrets.append(
+            SecretValue(
+                "CODER_AGENT_TOKEN",
+                pulumi.Output.secret(workload.coder_agent.token),
+                file=CODER_AGENT_TOKEN_FILE,
+                file_env="CODER_AGENT_TOKEN_FILE",  # the agent reads the token from it when CODER_AGENT_TOKEN is unset
+            )
+        )
+    builder = workload.envbuilder
+    if builder is not None and builder.docker_config_base64 is not None:
+        secrets.append(
+            SecretValue(
+                "ENVBUILDER_DOCKER_CONFIG_BASE64",
+                pulumi.Output.secret(builder.docker_config_base64),
+                file=ENVBUILDER_DOCKER_CONFIG_FILE,
+                file_is_base64_decoded=True,
+            )
+        )
+    return secrets
 
 
 def _envbuilder_env(builder: EnvbuilderSettings) -> dict[str, pulumi.Input[str]]:
@@ -150,8 +198,6 @@ def _envbuilder_env(builder: EnvbuilderSettings) -> dict[str, pulumi.Input[str]]
         "ENVBUILDER_CACHE_REPO": builder.cache_repo,
     }
     env.update({k: v for k, v in optional.items() if v is not None})
-    if builder.docker_config_base64 is not None:
-        env["ENVBUILDER_DOCKER_CONFIG_BASE64"] = pulumi.Output.secret(builder.docker_config_base64)
     return env
 
 
@@ -171,6 +217,8 @@ def workspace_launch(spec: ContainerSpec, workload: WorkloadSettings, daemon: Da
     """The workspace container's launch: start (or wait for) the daemon, then the workload."""
     validate(workload, spec.env_dict)
     env = _kv_env(workload, spec)
+    secrets = _secrets(workload)
+    may_be_secret = frozenset(k for k, v in workload.env.items() if not isinstance(v, str))
     knobs = start_env(spec, daemon)
     builder = workload.envbuilder
     if builder is not None:
@@ -185,7 +233,7 @@ def workspace_launch(spec: ContainerSpec, workload: WorkloadSettings, daemon: Da
         env["ENVBUILDER_INIT_SCRIPT"] = pulumi.Output.from_input(script).apply(
             lambda text: envbuilder_init_script(knobs, text)
         )
-        return Launch(image=builder.image, env=env)
+        return Launch(image=builder.image, env=env, secrets=secrets, may_be_secret=may_be_secret)
     env.update(knobs)
     if workload.coder_agent is not None:
         # Output-valued init scripts reach the command through the adapter's Output handling.
@@ -199,6 +247,8 @@ def workspace_launch(spec: ContainerSpec, workload: WorkloadSettings, daemon: Da
         entrypoint=["/bin/sh", START_SCRIPT_PATH],
         command=command,
         uses_start_script_file=True,
+        secrets=secrets,
+        may_be_secret=may_be_secret,
     )
 
 

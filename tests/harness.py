@@ -14,7 +14,16 @@ from typing import Any, Optional
 
 import pulumi
 
-from components.recording import SECRET_SIG, SIG_KEY, Recorded, RecordingMonitor, is_secret, record, unwrap_secrets
+from components.recording import (
+    SECRET_SIG,
+    SIG_KEY,
+    Recorded,
+    RecordingMonitor,
+    is_secret,
+    provider_outputs,
+    record,
+    unwrap_secrets,
+)
 
 PROJECT = "docker-in-workspaces"
 Registered = Recorded
@@ -76,7 +85,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
     """Echo inputs back as outputs; give images an id like the provider would."""
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
-        outputs = dict(args.inputs)
+        outputs = {**args.inputs, **provider_outputs(args.typ, args.inputs)}
         if args.typ == "docker:index/remoteImage:RemoteImage":
             outputs["imageId"] = f"sha256:{abs(hash(args.inputs.get('name'))):064x}"[:71]
         return [f"{args.name}-id", outputs]

@@ -49,7 +49,7 @@ def _config(path: Path) -> dict[str, Any]:
 
 def target(directory: Path, stack: str) -> str:
     """The stack's target as the program reads it: its own config, else the project default."""
-    stack_file = next((p for p in (directory / f"Pulumi.{stack}.{e}" for e in ("yaml", "yml")) if p.exists()))
+    stack_file = next(p for p in (directory / f"Pulumi.{stack}.{e}" for e in ("yaml", "yml")) if p.exists())
     value = (_config(stack_file).get("config") or {}).get(f"{PROJECT}:target")
     if value is None:
         default = ((_config(directory / "Pulumi.yaml").get("config") or {}).get("target") or {}).get("default")

@@ -3,6 +3,14 @@
 # wait until `docker info` answers, then exec the workload given as arguments.
 # With no workload, it stays in the foreground as long as dockerd runs (sidecars).
 #
+#   start-docker.sh --check   only check that this image and these volumes can run the
+#                             mode (binaries, socket access, data-root owner); exit 0 or 3
+#
+# Before it starts, it checks the same (exit 3 with what is missing). A data root is
+# used by one daemon at a time (flock on a file in it): a daemon that finds it in use
+# (a strategy switch, from a daemon in another container) asks the holder to hand over
+# and waits; a daemon without a workload (a sidecar) that is asked stops and idles.
+#
 # Knobs (environment):
 #   DIW_DOCKERD_MODE          rootful | rootless | wait | none        (default: rootful)
 #                             wait: another container runs the daemon; wait for it.
@@ -18,11 +26,16 @@
 #   DIW_DOCKERD_TIMEOUT       seconds to wait for `docker info` (default: 120)
 #   DIW_DOCKERD_LOG           daemon log (default: /var/log/dockerd.log as root,
 #                             else $XDG_RUNTIME_DIR or /tmp)
+#   DIW_SUBUID_FILE           where rootless mode looks for the user's subordinate ids
+#                             (default: /etc/subuid)
 # Values are passed to dockerd as single arguments, never evaluated by the shell.
 set -eu
 
 log() { printf 'start-docker: %s\n' "$*" >&2; }
 fail() { log "$*"; exit 2; }
+
+check_only=
+if [ "${1:-}" = --check ]; then check_only=1; shift; fi
 
 mode=${DIW_DOCKERD_MODE:-rootful}
 timeout=${DIW_DOCKERD_TIMEOUT:-120}
@@ -30,23 +43,108 @@ timeout=${DIW_DOCKERD_TIMEOUT:-120}
 case $mode in rootful|rootless|wait|none) ;; *) fail "DIW_DOCKERD_MODE must be rootful, rootless, wait or none, got '$mode'" ;; esac
 case $timeout in ''|*[!0-9]*) fail "DIW_DOCKERD_TIMEOUT must be whole seconds, got '$timeout'" ;; esac
 
-if [ "$mode" = none ]; then
-  [ $# -gt 0 ] || fail "mode none needs a workload to exec"
-  exec "$@"
-fi
-
 if [ "$mode" = rootless ]; then
   : "${XDG_RUNTIME_DIR:=/run/user/$(id -u)}"
   export XDG_RUNTIME_DIR
   default_socket=$XDG_RUNTIME_DIR/docker.sock
+  data_root=${DIW_DOCKERD_DATA_ROOT:-$HOME/.local/share/docker}
 else
   default_socket=/var/run/docker.sock
+  data_root=${DIW_DOCKERD_DATA_ROOT:-/var/lib/docker}
 fi
 case ${DOCKER_HOST:=unix://$default_socket} in
   unix://*) socket=${DOCKER_HOST#unix://} ;;
   *) fail "DOCKER_HOST must be a unix:// socket, got '$DOCKER_HOST'" ;;
 esac
 export DOCKER_HOST
+
+can_sudo() { command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; }
+
+rootless_launcher() {
+  for candidate in dockerd-rootless.sh /usr/share/docker.io/contrib/dockerd-rootless.sh; do
+    if command -v "$candidate" >/dev/null 2>&1; then echo "$candidate"; return 0; fi
+  done
+  return 1
+}
+
+# The uid owning the data root's content (empty: a fresh one). A data root this user cannot even
+# enter is someone else's: its owner counts.
+data_owner() {
+  if [ "$mode" = rootful ] && [ "$(id -u)" != 0 ] && can_sudo; then
+    sudo -n stat -c %u "$data_root/image" 2>/dev/null || true
+  elif [ -d "$data_root" ] && [ ! -x "$data_root" ]; then
+    stat -c %u "$data_root"
+  else
+    stat -c %u "$data_root/image" 2>/dev/null || true
+  fi
+}
+
+# What this image and these mounts lack for $mode, one line each (nothing: ready to go).
+missing() {
+  case $mode in
+    rootful|rootless)
+      command -v dockerd >/dev/null 2>&1 || echo "dockerd (install docker-ce or docker.io in the image)"
+      ;;
+  esac
+  case $mode in
+    rootful)
+      if [ "$(id -u)" != 0 ] && ! can_sudo; then
+        echo "root: rootful dockerd needs uid 0 or passwordless sudo, this runs as uid $(id -u)"
+      fi
+      owner=$(data_owner)
+      if [ -n "$owner" ] && [ "$owner" != 0 ]; then
+        echo "a data root of its own: $data_root holds a rootless daemon's data (owner uid $owner), which a rootful daemon cannot take over; switch back to dind-rootless, or remove that volume to start with an empty daemon"
+      fi
+      ;;
+    rootless)
+      rootless_launcher >/dev/null || echo "dockerd-rootless.sh (docker-ce-rootless-extras, or Debian's docker.io contrib script)"
+      command -v rootlesskit >/dev/null 2>&1 || echo "rootlesskit (docker-ce-rootless-extras or the rootlesskit package)"
+      for tool in newuidmap newgidmap; do
+        command -v "$tool" >/dev/null 2>&1 || echo "$tool (the uidmap package)"
+      done
+      command -v ip >/dev/null 2>&1 || echo "ip (iproute2)"
+      if ! command -v slirp4netns >/dev/null 2>&1 && ! command -v vpnkit >/dev/null 2>&1 \
+        && ! command -v pasta >/dev/null 2>&1; then
+        echo "a user-mode network: slirp4netns, vpnkit or pasta"
+      fi
+      subuid=${DIW_SUBUID_FILE:-/etc/subuid}
+      user=$(id -un 2>/dev/null || id -u)
+      if ! grep -q -e "^$user:" -e "^$(id -u):" "$subuid" 2>/dev/null; then
+        echo "subordinate ids: no entry for $user in $subuid (e.g. $user:100000:65536)"
+      fi
+      owner=$(data_owner)
+      if [ -n "$owner" ] && [ "$owner" != "$(id -u)" ]; then
+        echo "a data root of its own: $data_root holds a rootful daemon's data (owner uid $owner), which rootless dockerd (uid $(id -u)) cannot use; switch back to dind or dind-sidecar, or remove that volume to start with an empty daemon"
+      fi
+      ;;
+    none)
+      if [ ! -S "$socket" ]; then
+        echo "the host's Docker socket at $socket (is it mounted? does the host run dockerd?)"
+      elif [ ! -w "$socket" ] || [ ! -r "$socket" ]; then
+        echo "access to $socket: it belongs to group $(stat -c %g "$socket"), this user ($(id -u)) is in groups $(id -G); set dockerSocketGid (docker_socket_gid) to $(stat -c %g "$socket")"
+      fi
+      ;;
+    wait)
+      command -v docker >/dev/null 2>&1 || echo "the docker CLI (this workspace talks to another container's daemon through it)"
+      ;;
+  esac
+}
+
+problems=$(missing)
+if [ -n "$problems" ]; then
+  log "this image cannot run Docker in mode $mode; it lacks:"
+  printf '%s\n' "$problems" | sed 's/^/  - /' >&2
+  exit 3
+fi
+if [ -n "$check_only" ]; then
+  log "ok: this image can run Docker in mode $mode"
+  exit 0
+fi
+
+if [ "$mode" = none ]; then
+  [ $# -gt 0 ] || fail "mode none needs a workload to exec"
+  exec "$@"
+fi
 
 docker_ready() {
   if command -v docker >/dev/null 2>&1; then
@@ -101,6 +199,32 @@ wait_ready() {
   log "Docker is ready at $DOCKER_HOST after ${waited}s"
 }
 
+lockfile=$data_root/.docker-in-workspaces.lock
+handover=$data_root/.docker-in-workspaces.handover
+locked=
+
+# One daemon per data root: sets $locked, the prefix that holds the lock for dockerd's lifetime.
+lock_data_root() {
+  if ! command -v flock >/dev/null 2>&1; then
+    log "no flock in this image: a second daemon on $data_root (a strategy switch) is not kept out"
+    return 0
+  fi
+  $as_root touch "$lockfile" || fail "cannot create $lockfile"
+  if ! $as_root flock -n "$lockfile" true; then
+    log "another daemon uses $data_root (a strategy switch?); asking it to hand over"
+    $as_root touch "$handover"
+    waited=0
+    until $as_root flock -n "$lockfile" true; do
+      [ "$waited" -lt "$timeout" ] || { log "$data_root still in use after ${timeout}s"; exit 1; }
+      sleep 1
+      waited=$((waited + 1))
+    done
+    log "$data_root handed over after ${waited}s"
+  fi
+  $as_root rm -f "$handover"
+  locked="flock -n $lockfile"
+}
+
 # Makes directory $1 exist and belong to this user. A fresh volume's mount point, or
 # /run/user/<uid>, is root's: fix it with passwordless sudo when the image has it.
 own_dir() {
@@ -130,14 +254,14 @@ start_daemon() {
   if [ "$mode" = rootless ]; then
     daemon_log=${DIW_DOCKERD_LOG:-$XDG_RUNTIME_DIR/dockerd.log}
     own_dir "$XDG_RUNTIME_DIR" 700
-    own_dir "${DIW_DOCKERD_DATA_ROOT:-$HOME/.local/share/docker}" 710
-    launcher=
-    for candidate in dockerd-rootless.sh /usr/share/docker.io/contrib/dockerd-rootless.sh; do
-      if command -v "$candidate" >/dev/null 2>&1; then launcher=$candidate; break; fi
-    done
-    [ -n "$launcher" ] || fail "rootless mode needs dockerd-rootless.sh (docker rootless extras) in the image"
+    own_dir "$data_root" 710
+    launcher=$(rootless_launcher)
+    pidfile=$XDG_RUNTIME_DIR/docker.pid
+    as_root=
+    lock_data_root
     log "starting rootless dockerd: $launcher $*"
-    spawn "$launcher" "$@"
+    # shellcheck disable=SC2086 # locked is empty or "flock -n <file>"
+    spawn $locked "$launcher" "$@"
   else
     [ -n "$group" ] && set -- "$@" --group="$group"
     # The pid file beside the socket: everything this script touches follows DOCKER_HOST.
@@ -156,11 +280,12 @@ start_daemon() {
     # No dockerd runs when its container starts: a pid file left by a crash is stale.
     # shellcheck disable=SC2086
     $as_root rm -f "$pidfile"
-    log "starting dockerd $*"
     # shellcheck disable=SC2086 # as_root is empty or the two words "sudo -n"
     $as_root mkdir -p "$(dirname "$socket")" >/dev/null 2>&1 || true
+    lock_data_root
+    log "starting dockerd $*"
     # shellcheck disable=SC2086
-    spawn $as_root dockerd "$@"
+    spawn $as_root $locked dockerd "$@"
   fi
 }
 
@@ -178,8 +303,27 @@ if [ -z "$daemon_pid" ]; then
   fail "nothing to run: give a workload to exec"
 fi
 # No workload: this container is the daemon. Forward stop signals; exit with dockerd.
+# dockerd itself gets the signal (its pid file), not the flock or sudo in front of it.
+stop_daemon() {
+  pid=$(cat "$pidfile" 2>/dev/null || true)
+  # shellcheck disable=SC2086
+  [ -n "$pid" ] && $as_root kill -TERM "$pid" 2>/dev/null || kill -TERM "$daemon_pid" 2>/dev/null || true
+}
 stopping=
-trap 'stopping=1; kill -TERM "$daemon_pid" 2>/dev/null' TERM INT
+trap 'stopping=1; stop_daemon' TERM INT
+while daemon_alive "$daemon_pid" && [ -z "$stopping" ]; do
+  if [ -e "$handover" ]; then
+    log "another daemon asks for $data_root (a strategy switch): stopping dockerd to hand it over"
+    stop_daemon
+    status=0
+    wait "$daemon_pid" || status=$?
+    log "dockerd exited with status $status; $data_root handed over, this container idles until it is removed"
+    trap - TERM INT
+    exec sleep infinity
+  fi
+  sleep 1 &
+  wait $! || true  # interruptible by the trap
+done
 status=0
 wait "$daemon_pid" || status=$?
 # A trapped signal interrupts `wait`; wait again for dockerd's own exit status.

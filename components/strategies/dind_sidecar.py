@@ -40,7 +40,9 @@ def plan(options: StrategyOptions) -> WorkspacePlan:
         role=DAEMON,
         image=options.dind_image,
         privileged=True,
-        mounts=(data_mount, socket_mount),
+        # The daemon resolves `docker run -v <path>` in its own container: it mounts the workspace's
+        # home at the same path, so a path under the home means the same on both sides.
+        mounts=(data_mount, socket_mount, home_mount),
         env=(("DOCKER_HOST", daemon.docker_host),),
         daemon=daemon,
     )

@@ -62,6 +62,9 @@ class VolumeMount:
     volume: str
     """`VolumeSpec.key` of the mounted volume."""
     path: str
+    host_visible: bool = False
+    """The daemon that resolves this container's bind mounts runs outside it (the host's, for dood): the
+    adapter must make this directory reachable under a path that daemon knows too (see the adapters)."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,9 @@ class ContainerSpec:
     """DOCKER_HOST of another container's daemon to wait for before the workload starts."""
     joins_network_of: Role | None = None
     """Share this role's network namespace, so ports published by nested containers are on localhost."""
+    nested_ports_on_localhost: bool = True
+    """Ports published by nested containers answer on this container's 127.0.0.1. False when the daemon
+    is the host's (dood): they land on the host, and the adapter tells the workspace where that is."""
 
     @property
     def runs_as_root(self) -> bool:

@@ -42,7 +42,8 @@ HASH_LABEL = "diw.e2e.inputs-hash"
 E2E_LABEL = "diw.e2e"
 
 # Images the components ask for, mapped to the prepared ones: themselves where build.sh pulled the
-# public images, the local builds otherwise (images.py has the role map).
+# public images, the local builds otherwise (images.py has the role map). The public workspace image has
+# dockerd but not the rootless extras: so has its local stand-in, diw-test/docker-only.
 IMAGE_MAP = engine.SELECTION.stand_ins()
 
 
@@ -123,7 +124,7 @@ class EngineMocks(pulumi.runtime.Mocks):
         known = {
             "name", "image", "entrypoints", "command", "envs", "privileged", "runtime", "user", "groupAdds",
             "mounts", "uploads", "healthcheck", "wait", "waitTimeout", "networkMode", "restart", "mustRun", "labels",
-            "init",
+            "init", "hosts", "attach", "logs",
         }  # fmt: skip
         _reject_unknown("Container", inputs, known)
         digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
@@ -134,12 +135,23 @@ class EngineMocks(pulumi.runtime.Mocks):
             existing = None
         if existing is not None and existing.labels.get(HASH_LABEL) == digest:
             self.containers[physical] = existing.id
-            return existing.id, {}
+            return existing.id, self._attached_outputs(existing, inputs)
         if existing is not None:  # changed inputs: replace, deleting first (fixed name)
             existing.remove(force=True)
         container = self._create(inputs, digest)
         self.containers[physical] = container.id
-        return container.id, {}
+        return container.id, self._attached_outputs(container, inputs)
+
+    @staticmethod
+    def _attached_outputs(container, inputs: dict) -> dict:
+        """`attach` (the provider waits for the exit): `exitCode`, and with `logs` the output as `containerLogs`."""
+        if not inputs.get("attach"):
+            return {}
+        container.reload()
+        outputs: dict[str, Any] = {"exitCode": container.attrs["State"]["ExitCode"]}
+        if inputs.get("logs"):
+            outputs["containerLogs"] = container.logs().decode(errors="replace")
+        return outputs
 
     def _create(self, inputs: dict, digest: str):
         labels = {item["label"]: item["value"] for item in inputs.get("labels", [])}
@@ -158,6 +170,10 @@ class EngineMocks(pulumi.runtime.Mocks):
             kwargs["group_add"] = inputs["groupAdds"]
         if inputs.get("networkMode"):
             kwargs["network_mode"] = inputs["networkMode"]
+        if inputs.get("hosts"):
+            for host in inputs["hosts"]:
+                _reject_unknown("host", host, {"host", "ip"})
+            kwargs["extra_hosts"] = {h["host"]: h["ip"] for h in inputs["hosts"]}
         if inputs.get("init"):
             kwargs["init"] = True
         if inputs.get("restart"):
@@ -213,12 +229,17 @@ class EngineMocks(pulumi.runtime.Mocks):
             _reject_unknown("upload", upload, {"file", "content", "executable"})
             directory, archive = _tar(upload["file"], upload["content"], upload.get("executable", False))
             self._put(container, directory, archive)
-        if inputs.get("mustRun", True):
+        if inputs.get("attach"):
+            if inputs.get("mustRun", True):
+                raise UnsupportedInput("attach with mustRun: the provider fails on any exit; never asked for")
+            container.start()
+            container.wait(timeout=120)
+        elif inputs.get("mustRun", True):
             started = time.monotonic()
             container.start()
-            if healthcheck:
-                # Measured by polling the healthcheck's own command: the engine's health
-                # status only changes every `interval` on engines without StartInterval.
+            if healthcheck and inputs.get("wait"):
+                # What `pulumi up` waits for, measured by polling the healthcheck's own command: the engine's
+                # health status only changes every `interval` on engines without StartInterval.
                 self.timings[inputs["name"]] = self._time_to_ready(container, healthcheck["tests"][1:], started)
             if inputs.get("wait"):
                 self._wait_healthy(container, int(inputs.get("waitTimeout", 60)))

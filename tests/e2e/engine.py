@@ -31,6 +31,8 @@ from docker.types import Mount
 SELECTION = images.selected()
 WORKSPACE_IMAGE = SELECTION.name("workspace")
 BUSYBOX_IMAGE = SELECTION.name("busybox")
+DOCKER_ONLY_IMAGE = SELECTION.name("docker-only")
+"""codercom/enterprise-base itself, or shaped like it: dockerd and the CLI, none of the rootless extras."""
 
 # Linux capability numbers (include/uapi/linux/capability.h), index = bit.
 CAPABILITIES = (

@@ -5,6 +5,9 @@
 #
 #   diw-test/workspace:latest  Debian bookworm (debootstrap minbase) with
 #                              docker.io, rootlesskit, ... and user coder (1000)
+#   diw-test/docker-only:latest  the workspace image without the rootless extras
+#                              (no rootlesskit, slirp4netns, newuidmap, dockerd-rootless.sh)
+#                              and running as coder: shaped like codercom/enterprise-base
 #   diw-test/busybox:latest    /bin/busybox from Debian's busybox-static, for
 #                              nested `docker run`; also saved to busybox.tar
 #
@@ -23,6 +26,7 @@ SUITE="${DIW_E2E_SUITE:-bookworm}"
 CACHE="${DIW_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/docker-in-workspaces}"
 WORKSPACE_IMAGE="${DIW_E2E_WORKSPACE_IMAGE:-diw-test/workspace:latest}"
 BUSYBOX_IMAGE="${DIW_E2E_BUSYBOX_IMAGE:-diw-test/busybox:latest}"
+DOCKER_ONLY_IMAGE="${DIW_E2E_DOCKER_ONLY_IMAGE:-diw-test/docker-only:latest}"
 export DOCKER_HOST="${DOCKER_HOST:-unix://${DIW_DOCKERD_DIR:-/tmp/diw-dockerd}/docker.sock}"
 
 # What the workspace image needs: a Docker engine (rootful and rootless), the
@@ -32,6 +36,7 @@ WORKSPACE_PACKAGES=(
   docker.io containerd runc tini
   rootlesskit slirp4netns uidmap iproute2 fuse-overlayfs
   iptables kmod sudo procps ca-certificates curl xz-utils
+  docker-compose
 )
 BUSYBOX_PACKAGE=busybox-static
 
@@ -208,6 +213,22 @@ if [ "$(image_key "$BUSYBOX_IMAGE")" != "$KEY" ]; then
   timing "docker import $BUSYBOX_IMAGE" $t
 else
   log "up to date: $BUSYBOX_IMAGE (key $KEY)"
+fi
+
+# The public workspace image's shape: Docker, but none of the rootless extras; user coder.
+t=$SECONDS
+if [ "$(image_key "$DOCKER_ONLY_IMAGE")" != "$KEY" ]; then
+  printf '%s\n' \
+    "FROM $WORKSPACE_IMAGE" \
+    "RUN rm -f /usr/bin/rootlesskit /usr/bin/rootlesskit-docker-proxy /usr/bin/slirp4netns \\" \
+    "      /usr/bin/newuidmap /usr/bin/newgidmap /usr/local/bin/dockerd-rootless.sh \\" \
+    "      /usr/local/bin/dockerd-rootless-setuptool.sh /usr/share/docker.io/contrib/dockerd-rootless*.sh" \
+    "LABEL diw.cache-key=$KEY" \
+    "USER coder" |
+    docker build -q -t "$DOCKER_ONLY_IMAGE" - >/dev/null
+  timing "docker build $DOCKER_ONLY_IMAGE" $t
+else
+  log "up to date: $DOCKER_ONLY_IMAGE (key $KEY)"
 fi
 
 # A tar that tests `docker load` inside a nested daemon.

@@ -1,0 +1,151 @@
+"""A developer's ordinary day inside the workspace, per strategy, on the real engine.
+
+Each strategy's workspace is deployed once (module scope) and then used as a developer
+would, as the workspace's own user with its own DOCKER_HOST: bind-mount a project under
+the home into a nested container, build with a context, share a named volume between
+nested containers, publish a port and open it, and run a Compose project (Debian's
+docker-compose) that does all of those at once.
+"""
+
+import shlex
+
+import engine
+import pytest
+from deploy import deploy, destroy
+from test_docker_host_e2e import in_workspace, load_nested_image, workspace_program
+
+from components import Strategy
+
+NESTED = engine.BUSYBOX_IMAGE
+PUBLIC_IMAGE = "codercom/enterprise-base:ubuntu"  # mapped to diw-test/docker-only: no rootless extras
+# dind-rootless needs the rootless extras: on Docker Hub `docker:<version>-dind-rootless` has them.
+ROOTLESS_IMAGE = "docker:27.5.1-dind-rootless"
+
+STRATEGIES = [Strategy.DIND, Strategy.DIND_ROOTLESS, Strategy.DIND_SIDECAR, Strategy.DOOD]
+# dood publishes on the host itself, shared by every test: ports distinct per strategy.
+PORTS = {Strategy.DIND: 18081, Strategy.DIND_ROOTLESS: 18082, Strategy.DIND_SIDECAR: 18083, Strategy.DOOD: 18084}
+
+
+@pytest.fixture(scope="module", params=STRATEGIES, ids=lambda s: s.value)
+def workspace(request, client):
+    strategy = request.param
+    name = f"e2e-day-{strategy.value}"
+    args = {"strategy": strategy, "image": ROOTLESS_IMAGE if strategy == Strategy.DIND_ROOTLESS else PUBLIC_IMAGE}
+    if strategy == Strategy.DOOD:
+        args["docker_socket_gid"] = engine.socket_path().stat().st_gid
+    destroy(client, [name])
+    deploy(client, workspace_program(name, **args), [name])
+    container = client.containers.get(name)
+    if strategy != Strategy.DOOD:
+        load_nested_image(container, user="1000")
+    yield strategy, container
+    if strategy == Strategy.DOOD:  # nested containers of dood live on the host engine
+        engine.exec_run(container, "docker rm -f $(docker ps -aq --filter label=diw.e2e.day) 2>/dev/null", user="1000")
+    destroy(client, [name])
+
+
+def as_developer(container, command: str, timeout: float = 180) -> str:
+    """`command` in a login-like shell of uid 1000 in its home, with the container's env (DOCKER_HOST, HOME)."""
+    return in_workspace(container, f'cd "$HOME" && {command}', user="1000", timeout=timeout)
+
+
+def last_line(output: str) -> str:
+    # The private engine warns that it does not forward IPv4 (on purpose): the answer is the last line.
+    return output.strip().splitlines()[-1]
+
+
+def test_a_project_under_the_home_is_visible_in_a_nested_bind_mount(workspace, client):
+    strategy, ws = workspace
+    if strategy == Strategy.DOOD:
+        # The host's daemon resolves the path: the home is the volume's own host path, so it exists there.
+        home = as_developer(ws, 'echo "$HOME"').strip()
+        assert home == client.volumes.get(f"{ws.name}-home").attrs["Mountpoint"]
+        env = dict(item.split("=", 1) for item in ws.attrs["Config"]["Env"])
+        assert env["DIW_SHARED_HOST_DIR"] == env["DIW_SHARED_DIR"] == home
+    as_developer(ws, "mkdir -p project && echo 'hello from the project' > project/hello.txt")
+    run = f'docker run --rm --label diw.e2e.day=1 -v "$HOME/project:/src" {NESTED}'
+    assert last_line(as_developer(ws, f"{run} cat /src/hello.txt")) == "hello from the project"
+    # Written back by the nested container, seen by the developer.
+    as_developer(ws, f'{run} sh -c "echo out > /src/o"')
+    assert as_developer(ws, "cat project/o").strip() == "out"
+
+
+def test_build_with_a_context(workspace):
+    strategy, ws = workspace
+    tag = f"diw-e2e-day-{strategy.value}:ctx"
+    dockerfile = f'FROM {NESTED}\nCOPY greeting.txt /greeting.txt\nCMD ["cat", "/greeting.txt"]\n'
+    as_developer(ws, f"mkdir -p ctx && printf %s {shlex.quote(dockerfile)} > ctx/Dockerfile")
+    as_developer(ws, "echo built-from-context > ctx/greeting.txt")
+    as_developer(ws, f"docker build -q -t {tag} ctx")
+    assert last_line(as_developer(ws, f"docker run --rm --label diw.e2e.day=1 {tag}")) == "built-from-context"
+    if strategy == Strategy.DOOD:
+        as_developer(ws, f"docker rmi {tag}")
+
+
+def test_a_named_volume_shared_between_nested_containers(workspace):
+    strategy, ws = workspace
+    volume = f"diw-e2e-day-{strategy.value}"
+    run = f"docker run --rm --label diw.e2e.day=1 -v {volume}:/data {NESTED}"
+    as_developer(ws, f"{run} sh -c 'echo shared > /data/f'")
+    assert last_line(as_developer(ws, f"{run} cat /data/f")) == "shared"
+    as_developer(ws, f"docker volume rm {volume}")
+
+
+def fetch(ws, port: int) -> str:
+    url = f"http://$DIW_PUBLISHED_PORTS_HOST:{port}/"
+    return as_developer(ws, f'for i in $(seq 30); do curl -fsS "{url}" && exit 0; sleep 1; done; exit 1')
+
+
+def test_a_published_port_answers_where_the_workspace_is_told(workspace):
+    strategy, ws = workspace
+    port = PORTS[strategy]
+    name = f"diw-e2e-day-web-{strategy.value}"
+    as_developer(
+        ws, f"docker run -d --label diw.e2e.day=1 --name {name} -p {port}:80 {NESTED} httpd -f -p 80 -h /var/www"
+    )
+    try:
+        where = as_developer(ws, 'echo "$DIW_PUBLISHED_PORTS_HOST"').strip()
+        assert where == ("host.docker.internal" if strategy == Strategy.DOOD else "127.0.0.1")
+        assert "hello from diw-test/busybox" in fetch(ws, port)
+    finally:
+        as_developer(ws, f"docker rm -f {name}")
+
+
+COMPOSE_FILE = """\
+version: "3.8"
+services:
+  web:
+    image: {image}
+    command: ["httpd", "-f", "-p", "80", "-h", "/site"]
+    ports: ["{port}:80"]
+    volumes: ["./site:/site:ro"]
+    labels: ["diw.e2e.day=1"]
+  writer:
+    image: {image}
+    command: ["sh", "-c", "echo from-compose > /data/f"]
+    volumes: ["data:/data"]
+    labels: ["diw.e2e.day=1"]
+volumes:
+  data: {{}}
+"""
+
+
+def test_compose_with_a_bind_mount_a_port_and_a_volume(workspace):
+    strategy, ws = workspace
+    port = PORTS[strategy] + 100
+    project = f"diw-e2e-day-{strategy.value.replace('-', '')}"
+    compose = COMPOSE_FILE.format(image=NESTED, port=port)
+    as_developer(
+        ws,
+        f"mkdir -p app/site && echo served-by-compose > app/site/index.html && printf %s {shlex.quote(compose)} "
+        "> app/docker-compose.yml",
+    )
+    up = f"cd app && docker-compose -p {project}"
+    try:
+        as_developer(ws, f"{up} up -d", timeout=240)
+        assert "served-by-compose" in fetch(ws, port)
+        as_developer(ws, f"docker wait $({up} ps -q writer)")
+        output = as_developer(ws, f"docker run --rm -v {project}_data:/data {NESTED} cat /data/f")
+        assert last_line(output) == "from-compose"
+    finally:
+        as_developer(ws, f"{up} down -v", timeout=240)
