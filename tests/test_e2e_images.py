@@ -85,7 +85,8 @@ def test_the_tests_use_the_recorded_source_and_map_the_components_names_to_it(tm
         "image": f"{DEFAULT_DIND_IMAGE}-rootless",
         "home_path": "/home/rootless",  # the docker:*-dind-rootless image's user `rootless` (uid 1000)
     }
-    assert selection.workspace_args("dind") == {"image": "codercom/enterprise-base:ubuntu", "home_path": "/home/coder"}
+    assert selection.workspace_args("dind") == {"image": "codercom/enterprise-base:ubuntu"}  # the default home
+    assert selection.workspace_args("dood") == {"image": "codercom/enterprise-base:ubuntu"}  # dood refuses home_path
     assert selection.describe().startswith("e2e images from registry (recorded in")
 
     local = images.selected({**env, "DIW_E2E_IMAGES": "local"})  # the variable wins over the record

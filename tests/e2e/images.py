@@ -197,11 +197,12 @@ class Selection:
         return ROLES[role].home[self.source]
 
     def workspace_args(self, strategy: str) -> dict[str, str]:
-        """`image` and `home_path` for a workspace of `strategy` (dind-rootless needs the rootless extras)."""
-        role = "rootless" if strategy == "dind-rootless" else "docker-only"
-        requested = ROLES[role].requested
-        assert requested is not None
-        return {"image": requested, "home_path": self.home(role)}
+        """`image` for a workspace of `strategy` (dind-rootless needs the rootless extras), and for dind-rootless
+        `home_path` too: the rootless image's user is not coder in every source. The others keep the components'
+        default home (/home/coder, both sources); dood refuses an explicit one."""
+        if strategy == "dind-rootless":
+            return {"image": DIND_ROOTLESS, "home_path": self.home("rootless")}
+        return {"image": CODER_BASE}
 
     def stand_ins(self) -> dict[str, str]:
         """What deploy.py gives the engine for each image name the components may ask for."""
