@@ -13,7 +13,7 @@ from .args import DockerHostWorkspaceArgs, ResolvedWorkspace, resolve
 from .security import security_level
 from .strategies.spec import WORKSPACE, ContainerSpec, WorkspacePlan
 from .workload import (
-    START_SCRIPT_PATH,
+    START_SCRIPT_NAME,
     DaemonSettings,
     Launch,
     daemon_probe_command,
@@ -181,17 +181,22 @@ class DockerHostWorkspace(pulumi.ComponentResource):
                 env[secret.file_env] = secret.file
         return env
 
-    def _uploads(self, launch: Launch, include_secrets: bool = True) -> Optional[list[docker.ContainerUploadArgs]]:
-        uploads = []
+    @staticmethod
+    def _entrypoint(launch: Launch, *arguments: str) -> Optional[list[str]]:
+        # The start script inline (`sh -c <script> start-docker.sh <workload>`), not an upload: a secret file
+        # makes the whole `uploads` value secret in state and previews, and the script must stay readable.
         if launch.uses_start_script_file:
-            uploads.append(docker.ContainerUploadArgs(file=START_SCRIPT_PATH, content=start_script(), executable=True))
-        if include_secrets:
-            # Secrets as files, not env: one secret entry would make the whole env list secret in previews.
-            uploads += [
-                docker.ContainerUploadArgs(file=s.file, content=_secret_file(s.value, s.file_is_base64_decoded))
-                for s in launch.secrets
-                if s.file is not None
-            ]
+            return ["/bin/sh", "-c", start_script(), START_SCRIPT_NAME, *arguments]
+        return launch.entrypoint
+
+    @staticmethod
+    def _uploads(launch: Launch) -> Optional[list[docker.ContainerUploadArgs]]:
+        # Secrets as files, not env: one secret entry would make the whole env list secret in previews.
+        uploads = [
+            docker.ContainerUploadArgs(file=s.file, content=_secret_file(s.value, s.file_is_base64_decoded))
+            for s in launch.secrets
+            if s.file is not None
+        ]
         return uploads or None
 
     def _preflight(
@@ -212,13 +217,12 @@ class DockerHostWorkspace(pulumi.ComponentResource):
             f"{physical}-preflight",
             name=f"{physical}-preflight",
             image=image.image_id,
-            entrypoints=["/bin/sh", START_SCRIPT_PATH, "--check"],
+            entrypoints=self._entrypoint(launch, "--check"),
             envs=_env_list(self._env(spec, launch, volumes)),
             runtime=spec.runtime,
             user=None if spec.run_as_user is None else str(spec.run_as_user),
             group_adds=[str(g) for g in spec.supplemental_groups] or None,
             mounts=self._mounts(spec, volumes),
-            uploads=self._uploads(launch, include_secrets=False),
             network_mode="none",
             attach=True,  # create waits until it exited
             logs=True,
@@ -266,7 +270,7 @@ class DockerHostWorkspace(pulumi.ComponentResource):
             physical,
             name=physical,
             image=image_id,
-            entrypoints=launch.entrypoint,
+            entrypoints=self._entrypoint(launch),
             command=launch.command,
             envs=_env_list(self._env(spec, launch, volumes)),
             privileged=spec.privileged or None,

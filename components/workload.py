@@ -20,7 +20,8 @@ import pulumi
 from .strategies.spec import WORKSPACE, ContainerSpec
 
 START_SCRIPT_DIR = "/opt/docker-in-workspaces"
-START_SCRIPT_PATH = f"{START_SCRIPT_DIR}/start-docker.sh"
+START_SCRIPT_NAME = "start-docker.sh"
+START_SCRIPT_PATH = f"{START_SCRIPT_DIR}/{START_SCRIPT_NAME}"
 """Where adapters place the start script in containers that use it as entrypoint."""
 
 DEFAULT_ENVBUILDER_IMAGE = "ghcr.io/coder/envbuilder:1.1.0"
@@ -112,7 +113,8 @@ class Launch:
     """None: the image's own entrypoint (Envbuilder)."""
     command: Optional[list[pulumi.Input[str]]] = None
     uses_start_script_file: bool = False
-    """The adapter must place `start_script()` at START_SCRIPT_PATH."""
+    """The entrypoint runs `start_script()`: the adapter places it at START_SCRIPT_PATH (Kubernetes: a ConfigMap)
+    or inlines it (Docker host)."""
     secrets: list[SecretValue] = field(default_factory=list)
     may_be_secret: frozenset[str] = frozenset()
     """Keys of `env` given by the user as Outputs: the graph cannot wait to see whether they are secret."""

@@ -446,6 +446,8 @@ def daemon_data_root_on_volume(args: ResourceValidationArgs, report_violation: R
 def is_sensitive_name(name: str, config: Mapping[str, Any]) -> bool:
     if name in _strings(config, "allowedNames"):
         return False
+    if name.upper().endswith(("_FILE", "_PATH")):  # names where the secret is (CODER_AGENT_TOKEN_FILE), not it
+        return False
     if DEFAULT_SENSITIVE_NAME.search(name):
         return True
     return any(re.search(p, name, re.IGNORECASE) for p in _strings(config, "sensitiveNamePatterns"))

@@ -34,9 +34,12 @@ __all__ = [
     "SIG_KEY",
     "Recorded",
     "Registered",
+    "RecordingMocks",
     "RecordingMonitor",
     "Run",
+    "is_secret",
     "plaintext_strings",
+    "record",
     "run",
     "unwrap_secrets",
 ]

@@ -44,10 +44,12 @@ def containers(result: Run, name: str = "alice") -> dict[str, dict]:
 
 
 def env(container: dict) -> dict[str, Any]:
-    """name -> value, or ('secret', secret name, key) for secretKeyRef entries."""
+    """name -> value, ('secret', secret name, key) for secretKeyRef entries, ('field', path) for fieldRef ones."""
     out: dict[str, Any] = {}
     for item in container.get("env", []):
-        if "valueFrom" in item:
+        if "valueFrom" in item and "fieldRef" in item["valueFrom"]:
+            out[item["name"]] = ("field", item["valueFrom"]["fieldRef"]["fieldPath"])
+        elif "valueFrom" in item:
             ref = item["valueFrom"]["secretKeyRef"]
             out[item["name"]] = ("secret", ref["name"], ref["key"])
         else:

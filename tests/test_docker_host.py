@@ -1,10 +1,13 @@
 """DockerHostWorkspace under mocks: the resources and their decisive inputs, per strategy."""
 
+import base64
+
 import pytest
-from harness import plaintext_strings, run
+from harness import RecordingMocks, is_secret, plaintext_strings, record, run, unwrap_secrets
 
 from components import DockerHostWorkspace, Strategy
-from components.workload import START_SCRIPT_PATH, start_script
+from components.docker_host import PreflightError
+from components.workload import CODER_AGENT_TOKEN_FILE, start_script
 
 CONTAINER = "docker:index/container:Container"
 VOLUME = "docker:index/volume:Volume"
@@ -56,6 +59,63 @@ def test_dood_mounts_host_socket_and_adds_its_group():
     assert result.value["security_level"] == "none"
 
 
+def test_dood_home_is_at_its_volume_s_host_path_and_ports_are_on_the_host_gateway():
+    """The host's daemon resolves `docker run -v <path>` on the host: the home volume is also mounted at
+    its own host path, where $HOME points, so a path under $HOME means the same on both sides."""
+    ws = build(strategy=Strategy.DOOD, docker_socket_gid=998).one(CONTAINER, "alice")
+    host_path = "/var/lib/docker/volumes/alice-home/_data"  # the mocks' (a default host's) mountpoint
+    mounts = mount_targets(ws)
+    assert mounts[host_path]["source"] == mounts["/home/coder"]["source"] == "alice-home"
+    env = env_of(ws)
+    assert env["HOME"] == env["DIW_SHARED_DIR"] == env["DIW_SHARED_HOST_DIR"] == host_path
+    assert env["DIW_PUBLISHED_PORTS_HOST"] == "host.docker.internal"
+    assert ws.inputs["hosts"] == [{"host": "host.docker.internal", "ip": "host-gateway"}]
+    with pytest.raises(ValueError, match="^home_path: with dood on a Docker host"):
+        build(strategy=Strategy.DOOD, docker_socket_gid=998, home_path="/home/dev")
+
+
+@pytest.mark.parametrize("strategy", [Strategy.DIND, Strategy.DIND_ROOTLESS, Strategy.DIND_SIDECAR, Strategy.SYSBOX])
+def test_own_daemon_strategies_publish_nested_ports_on_the_workspace_localhost(strategy):
+    ws = build(strategy=strategy).one(CONTAINER, "alice")
+    assert env_of(ws)["DIW_PUBLISHED_PORTS_HOST"] == "127.0.0.1"
+    assert "hosts" not in ws.inputs and "HOME" not in env_of(ws)
+
+
+@pytest.mark.parametrize("strategy", list(Strategy))
+def test_every_container_waits_for_its_preflight_check(strategy):
+    """Each container's image is checked (`start-docker.sh --check` with its user, groups and volumes) by a
+    short-lived container that runs to completion; the containers' images come from the checks' outputs."""
+    result = build(strategy=strategy, docker_socket_gid=998)
+    checks = {c.name: c for c in result.of_type(CONTAINER) if c.name.endswith("-preflight")}
+    guarded = [c for c in result.of_type(CONTAINER) if not c.name.endswith("-preflight")]
+    assert sorted(checks) == sorted(f"{c.name}-preflight" for c in guarded)
+    for container in guarded:
+        check = checks[f"{container.name}-preflight"]
+        assert check.inputs["entrypoints"] == ["/bin/sh", "-c", start_script(), "start-docker.sh", "--check"]
+        assert check.inputs["attach"] is True and check.inputs["mustRun"] is False
+        assert check.inputs["networkMode"] == "none" and "privileged" not in check.inputs
+        for key in ("user", "groupAdds", "mounts", "runtime", "image"):
+            assert check.inputs.get(key) == container.inputs.get(key), key
+        assert env_of(check)["DIW_DOCKERD_MODE"] == env_of(container)["DIW_DOCKERD_MODE"]
+        assert set(checks) <= {urn.rsplit("::", 1)[1] for urn in container.dependencies}
+
+
+def test_a_failed_preflight_check_fails_the_run_naming_what_is_missing_and_creates_nothing():
+    class FailingChecks(RecordingMocks):
+        def new_resource(self, args):
+            resource_id, outputs = super().new_resource(args)
+            if args.name.endswith("-preflight"):
+                outputs.update(exitCode=3, containerLogs="start-docker: ... it lacks:\n  - rootlesskit")
+            return [resource_id, outputs]
+
+    def program():
+        DockerHostWorkspace("alice", {"strategy": Strategy.DIND_ROOTLESS, "image": IMG})
+
+    with pytest.raises(PreflightError, match="(?s)alice .workspace.: its image cannot run.*rootlesskit") as failed:
+        record(program, FailingChecks(), project="p", stack="s")
+    assert "alice-docker at /home/coder/.local/share/docker" in str(failed.value)
+
+
 def test_dood_without_socket_gid_names_the_field():
     with pytest.raises(ValueError, match="docker_socket_gid"):
         build(strategy=Strategy.DOOD)
@@ -71,12 +131,11 @@ def test_dind_is_privileged_with_its_own_data_root_and_starts_dockerd_first():
         "target": "/var/lib/docker",
     }
     assert mount_targets(ws)["/home/coder"]["source"] == "alice-home"
-    assert ws.inputs["entrypoints"] == ["/bin/sh", START_SCRIPT_PATH]
+    # The start script inline, readable in previews: `sh -c <script> start-docker.sh <workload...>`.
+    assert ws.inputs["entrypoints"] == ["/bin/sh", "-c", start_script(), "start-docker.sh"]
     assert ws.inputs["command"] == ["sleep", "infinity"]
     assert ws.inputs["init"] is True  # reaps a crashed dockerd once the workload is PID 1's child
-    upload = ws.inputs["uploads"][0]
-    assert upload["file"] == START_SCRIPT_PATH and upload["executable"] is True
-    assert upload["content"] == start_script()
+    assert "uploads" not in ws.inputs  # nothing secret to place
     env = env_of(ws)
     assert env["DIW_DOCKERD_MODE"] == "rootful"
     assert env["DIW_DOCKERD_DATA_ROOT"] == "/var/lib/docker"
@@ -108,7 +167,12 @@ def test_dind_sidecar_runs_privileged_daemon_beside_unprivileged_workspace():
     assert env_of(ws)["DIW_DOCKERD_MODE"] == "wait"
     assert env_of(daemon)["DIW_DOCKERD_MODE"] == "rootful"
     assert daemon.inputs["healthcheck"]["tests"] == ["CMD", "docker", "info"]
-    assert "healthcheck" not in ws.inputs
+    # `pulumi up` waits for the workspace's own `docker info`, not for the daemon: during a switch from
+    # dind the daemon waits for the data root until the old workspace is replaced.
+    assert ws.inputs["healthcheck"]["tests"] == ["CMD", "docker", "info"] and ws.inputs["wait"] is True
+    assert "wait" not in daemon.inputs
+    # The daemon mounts the workspace's home at the same path: `docker run -v ~/project:/src` works.
+    assert mount_targets(daemon)["/home/coder"]["source"] == mount_targets(ws)["/home/coder"]["source"]
     assert daemon.inputs.get("command", []) == []  # no workload: dockerd stays in the foreground
     images = {r.name: r.inputs["name"] for r in result.of_type(IMAGE)}
     assert images == {"alice-daemon-image": "docker:27.5.1-dind", "alice-image": IMG}
@@ -160,7 +224,7 @@ def test_every_child_is_parented_and_named_deterministically(strategy):
     for container in result.of_type(CONTAINER):
         assert container.inputs["name"] == container.name
         assert container.delete_before_replace  # fixed names: delete, then create
-        assert container.inputs["restart"] == "unless-stopped"
+        assert container.inputs["restart"] == ("no" if container.name.endswith("-preflight") else "unless-stopped")
         labels = {item["label"]: item["value"] for item in container.inputs["labels"]}
         assert labels["docker-in-workspaces.strategy"] == strategy.value
     for volume in result.of_type(VOLUME):
@@ -207,14 +271,21 @@ def test_coder_agent_token_is_secret_and_init_script_is_the_workload():
     ws = result.one(CONTAINER, "alice")
     env = env_of(ws)
     assert env["CODER_AGENT_URL"] == "https://coder.example.com"
-    assert env["CODER_AGENT_TOKEN"] == token
+    # The token is a file, not env: one secret entry would hide the whole env list in previews.
+    assert "CODER_AGENT_TOKEN" not in env
+    assert env["CODER_AGENT_TOKEN_FILE"] == CODER_AGENT_TOKEN_FILE
+    # `uploads` holds the secret file alone: the SDK marks a property with a secret inside secret as a whole.
+    assert is_secret(ws.raw_inputs["uploads"])
+    [upload] = unwrap_secrets(ws.raw_inputs["uploads"])
+    assert upload == {"file": CODER_AGENT_TOKEN_FILE, "content": token}
+    assert not is_secret(ws.raw_inputs["envs"]) and not any(is_secret(e) for e in ws.raw_inputs["envs"])
     assert ws.inputs["command"] == ["/bin/sh", "-c", "echo start-agent"]
     for resource in result.resources:
         assert not any(token in s for s in plaintext_strings(resource.raw_inputs)), resource.name
 
 
 def test_envbuilder_selects_its_image_and_wraps_the_daemon_start_into_init_script():
-    creds = "eyJhdXRocyI6e319-secret"
+    creds = base64.b64encode(b'{"auths": {"registry.local": {"auth": "c2VjcmV0"}}}').decode()
     result = build(
         strategy=Strategy.DIND,
         image=None,
@@ -229,13 +300,17 @@ def test_envbuilder_selects_its_image_and_wraps_the_daemon_start_into_init_scrip
     )
     ws = result.one(CONTAINER, "alice")
     assert result.one(IMAGE, "alice-image").inputs["name"] == "ghcr.io/coder/envbuilder:1.1.0"
-    assert "entrypoints" not in ws.inputs and "uploads" not in ws.inputs  # envbuilder's own entrypoint
+    assert "entrypoints" not in ws.inputs  # envbuilder's own entrypoint
+    # Registry credentials: the config.json Envbuilder reads, never env.
+    assert is_secret(ws.raw_inputs["uploads"])
+    [upload] = unwrap_secrets(ws.raw_inputs["uploads"])
+    assert upload == {"file": "/.envbuilder/config.json", "content": base64.b64decode(creds).decode()}
     env = env_of(ws)
     assert env["ENVBUILDER_GIT_URL"] == "https://github.com/coder/envbuilder"
     assert env["ENVBUILDER_DEVCONTAINER_DIR"] == "examples/docker/02_dind"
     assert env["ENVBUILDER_CACHE_REPO"] == "registry.local/cache"
     assert env["ENVBUILDER_FALLBACK_IMAGE"] == "debian:bookworm"
-    assert env["ENVBUILDER_DOCKER_CONFIG_BASE64"] == creds
+    assert "ENVBUILDER_DOCKER_CONFIG_BASE64" not in env
     init = env["ENVBUILDER_INIT_SCRIPT"]
     assert "export DIW_DOCKERD_MODE=rootful\n" in init
     assert start_script() in init
@@ -254,7 +329,7 @@ def test_envbuilder_with_coder_agent_runs_the_agent_after_the_daemon():
     )
     env = env_of(result.one(CONTAINER, "alice"))
     assert env["ENVBUILDER_INIT_SCRIPT"].rstrip().endswith("/bin/sh -c run-agent")
-    assert env["CODER_AGENT_TOKEN"] == "t0ken-value"
+    assert env["CODER_AGENT_TOKEN_FILE"] == CODER_AGENT_TOKEN_FILE
 
 
 def test_envbuilder_image_is_settable():
@@ -303,7 +378,7 @@ def test_two_workspaces_share_nothing():
 
     result = run(program)
     assert sorted(result.names(VOLUME)) == ["alice-docker", "alice-home", "bob-docker", "bob-home"]
-    assert sorted(result.names(CONTAINER)) == ["alice", "bob"]
+    assert sorted(result.names(CONTAINER)) == ["alice", "alice-preflight", "bob", "bob-preflight"]
 
 
 @pytest.mark.parametrize(

@@ -155,7 +155,8 @@ def test_yaml_consumer_constructs_through_the_provider():
     assert result.value["bob"]["securityLevel"] == "low"
     assert result.value["bob"]["dockerHost"] == "unix:///var/run/dind/docker.sock"
     bob = result.one("docker:index/container:Container", "bob")
-    assert "CODER_AGENT_TOKEN=" + FAKE_TOKEN in bob.inputs["envs"]
+    assert "CODER_AGENT_TOKEN_FILE=/run/docker-in-workspaces/coder-agent-token" in bob.inputs["envs"]
+    assert bob.inputs["uploads"] == [{"file": "/run/docker-in-workspaces/coder-agent-token", "content": FAKE_TOKEN}]
     assert not any(FAKE_TOKEN in s for r in result.resources for s in plaintext_strings(r.raw_inputs))
     daemon = result.one("docker:index/container:Container", "bob-daemon")
     assert any("1460" in s for s in plaintext_strings(daemon.raw_inputs))

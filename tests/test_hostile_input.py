@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import copy
 import os
+import pwd
 import re
 import shutil
+import socket
 import subprocess
 import tempfile
 from pathlib import Path
@@ -372,6 +374,7 @@ while [ "$i" -lt 200 ]; do
 done
 exit 1
 """
+ROOTLESS_TOOLS = ("rootlesskit", "newuidmap", "newgidmap", "slirp4netns", "ip")
 RECORDER = 'cat /proc/$$/cmdline > "$FAKE_DIR/workload.argv"; exit 0\n'
 """The workload's first line: it records its own argv (`/bin/sh -c <text>`) and ends before any payload line."""
 
@@ -383,10 +386,18 @@ class Sandbox:
         self.dir = Path(tempfile.mkdtemp(prefix="diw-hostile-"))
         bin_dir = self.dir / "bin"
         bin_dir.mkdir()
-        for name, body in {"dockerd": FAKE_DAEMON, "dockerd-rootless.sh": FAKE_DAEMON, "docker": FAKE_DOCKER}.items():
+        tools = {"dockerd": FAKE_DAEMON, "dockerd-rootless.sh": FAKE_DAEMON, "docker": FAKE_DOCKER}
+        # What rootless mode checks for besides its launcher: do-nothing fakes.
+        tools.update({name: "#!/bin/sh\nexit 0\n" for name in ROOTLESS_TOOLS})
+        for name, body in tools.items():
             (bin_dir / name).write_text(body)
             (bin_dir / name).chmod(0o755)
+        (self.dir / "subuid").write_text(f"{pwd.getpwuid(os.getuid()).pw_name}:100000:65536\n")
         (self.dir / "ready").touch()  # a sidecar's daemon is "ready" at once: each run takes milliseconds
+        # dood (mode none) checks that the host's socket is there and usable: a listening one.
+        (self.dir / "xdg").mkdir()
+        self.host_socket = socket.socket(socket.AF_UNIX)
+        self.host_socket.bind(str(self.dir / "xdg" / "docker.sock"))
         self.pwned = self.dir / "pwned"
 
     def env(self, **extra: str) -> dict[str, str]:
@@ -398,6 +409,7 @@ class Sandbox:
             "DOCKER_HOST": f"unix://{self.dir}/xdg/docker.sock",
             "DIW_DOCKERD_LOG": str(self.dir / "dockerd.log"),
             "DIW_DOCKERD_MTU_FROM": "lo",
+            "DIW_SUBUID_FILE": str(self.dir / "subuid"),
             **extra,
         }
 
@@ -408,6 +420,7 @@ class Sandbox:
         return path.read_bytes().decode().split("\0")[:-1]
 
     def cleanup(self) -> None:
+        self.host_socket.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

@@ -68,6 +68,39 @@ def test_dood_mounts_the_node_socket_with_type_socket_and_adds_its_group():
     assert result.value["pod_security_level"] == "privileged"  # hostPath is not allowed by baseline
 
 
+def test_dood_tells_the_workspace_where_the_node_sees_a_shared_directory_and_its_ports():
+    """The node's daemon resolves bind paths on the node, where a PVC's path is unknowable from the pod: an
+    emptyDir's is (from the pod's uid). Published ports land on the node: its IP is handed over too."""
+    result = build(strategy=Strategy.DOOD, docker_socket_gid=998)
+    ws = containers(result)["workspace"]
+    variables = env(ws)
+    assert variables["DIW_POD_UID"] == ("field", "metadata.uid")
+    assert variables["DIW_NODE_IP"] == ("field", "status.hostIP")
+    assert variables["DIW_PUBLISHED_PORTS_HOST"] == "$(DIW_NODE_IP)"
+    assert variables["DIW_SHARED_DIR"] == "/var/run/docker-in-workspaces/shared"
+    assert variables["DIW_SHARED_HOST_DIR"] == (
+        "/var/lib/kubelet/pods/$(DIW_POD_UID)/volumes/kubernetes.io~empty-dir/host-shared"
+    )
+    assert mounts(ws)["/var/run/docker-in-workspaces/shared"] == "host-shared"
+    assert "emptyDir" in volumes(result)["host-shared"]
+    names = [item["name"] for item in ws["env"]]
+    # Kubernetes expands $(VAR) only from entries before it.
+    assert names.index("DIW_NODE_IP") < names.index("DIW_PUBLISHED_PORTS_HOST")
+    assert names.index("DIW_POD_UID") < names.index("DIW_SHARED_HOST_DIR")
+
+
+@pytest.mark.parametrize("strategy", [Strategy.DIND, Strategy.DIND_ROOTLESS, Strategy.DIND_SIDECAR, Strategy.SYSBOX])
+def test_own_daemon_pods_publish_nested_ports_on_localhost(strategy):
+    variables = env(containers(build(strategy=strategy))["workspace"])
+    assert variables["DIW_PUBLISHED_PORTS_HOST"] == "127.0.0.1"
+    assert "DIW_SHARED_HOST_DIR" not in variables
+
+
+def test_the_sidecar_daemon_mounts_the_workspace_home_at_the_same_path():
+    pods = containers(build(strategy=Strategy.DIND_SIDECAR))
+    assert mounts(pods["daemon"])["/home/coder"] == mounts(pods["workspace"])["/home/coder"] == "home"
+
+
 def test_dood_without_socket_gid_names_the_field_and_registers_nothing():
     with pytest.raises(ValueError, match="docker_socket_gid") as error:
         build(strategy=Strategy.DOOD)
@@ -431,7 +464,9 @@ def test_envbuilder_wraps_the_daemon_start_and_keeps_credentials_in_the_secret()
     )
     assert variables["CODER_AGENT_TOKEN"] == ("secret", "alice-secrets", "CODER_AGENT_TOKEN")
     data = result.one(SECRET).inputs["stringData"]
-    init_script = data["ENVBUILDER_INIT_SCRIPT"]  # derived from an Output: it could be secret
+    # Only the secrets are in the Secret; the init script (the component's own) stays readable in the pod spec.
+    assert sorted(data) == ["CODER_AGENT_TOKEN", "ENVBUILDER_DOCKER_CONFIG_BASE64"]
+    init_script = variables["ENVBUILDER_INIT_SCRIPT"]
     assert "export DIW_DOCKERD_MODE=rootful" in init_script
     assert start_script() in init_script
     assert init_script.rstrip().endswith("echo start-agent'")

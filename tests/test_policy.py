@@ -190,7 +190,7 @@ def test_pack_files():
 # --- every strategy on a Docker host ------------------------------------------------------------------------------
 
 EXPECTED = {
-    Strategy.DOOD: {(SOCKET, "alice")},
+    Strategy.DOOD: {(SOCKET, "alice"), (SOCKET, "alice-preflight")},  # the check mounts what the workspace does
     Strategy.DIND: {(PRIVILEGED, "alice")},
     Strategy.DIND_SIDECAR: {(PRIVILEGED, "alice-daemon")},
     Strategy.DIND_ROOTLESS: {(PRIVILEGED, "alice")},
@@ -221,7 +221,9 @@ def test_envbuilder_and_coder_agent_workspaces(strategy):
     agent = {"url": "https://coder", "token": "tok", "init_script": "run-agent"}
     if strategy != Strategy.DIND_ROOTLESS:  # Envbuilder runs as root: the component refuses rootless with it
         with_builder = docker_workspace(strategy, image=None, envbuilder=builder)
-        assert violations(with_builder.resources) == EXPECTED[strategy]
+        # No preflight container: Envbuilder builds the image at start, the inlined script checks it then.
+        expected = {(policy, name) for policy, name in EXPECTED[strategy] if not name.endswith("-preflight")}
+        assert violations(with_builder.resources) == expected
     with_agent = docker_workspace(strategy, coder_agent=agent)
     assert violations(with_agent.resources) == EXPECTED[strategy]
 
@@ -390,11 +392,11 @@ def remediate(typ: str, name: str, raw: dict, config: Optional[dict] = None):
 
 
 def test_validation_cannot_see_pulumi_secrets_but_remediation_can():
-    result = docker_workspace(Strategy.SYSBOX, coder_agent={"url": "u", "token": "tok", "init_script": "agent"})
+    result = docker_workspace(Strategy.SYSBOX, env={"API_KEY": pulumi.Output.secret("tok")})
     raw = result.one(CONTAINER, "alice").raw_inputs
-    assert raw["envs"][SIG_KEY] == SECRET_SIG  # the component registered the env as a secret
+    assert raw["envs"][SIG_KEY] == SECRET_SIG  # one secret entry: the SDK registers the whole env as a secret
     seen = validation_args(CONTAINER, "alice", raw).props["envs"]
-    assert "CODER_AGENT_TOKEN=tok" in list(seen)  # plaintext, and nothing says it was secret
+    assert "API_KEY=tok" in list(seen)  # plaintext, and nothing says it was secret
     remediation_view = validation_args(CONTAINER, "alice", raw, remediation=True).props["__target"]["envs"]
     assert isinstance(remediation_view, Secret)
     assert remediate(CONTAINER, "alice", raw) is None  # already a secret: nothing to do
@@ -607,8 +609,11 @@ def test_the_real_analyzer_remediates_plain_docker_secrets_only():
     assert remediation.policyName == SECRET_ENV
     envs = json_format.MessageToDict(remediation.properties)["envs"]
     assert {SIG_KEY: SECRET_SIG, "value": "NPM_TOKEN=npm_plain"} in envs
-    secret_env = docker_workspace(Strategy.SYSBOX, coder_agent={"url": "u", "token": "t", "init_script": "a"})
+    secret_env = docker_workspace(Strategy.SYSBOX, env={"NPM_TOKEN": pulumi.Output.secret("npm_secret")})
     assert list(analyzer().Remediate(request(secret_env.one(CONTAINER, "alice")), None).remediations) == []
+    # The agent's token is a file on a Docker host; the variable naming the file is no secret.
+    with_agent = docker_workspace(Strategy.SYSBOX, coder_agent={"url": "u", "token": "t", "init_script": "a"})
+    assert list(analyzer().Remediate(request(with_agent.one(CONTAINER, "alice")), None).remediations) == []
 
 
 def test_unknown_or_secret_wrapped_outputs_from_a_preview_are_readable():

@@ -1,7 +1,11 @@
 """The start script, run for real with a fake `dockerd`/`docker` on PATH."""
 
 import os
+import pwd
+import shutil
+import socket
 import subprocess
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -28,17 +32,24 @@ FAKE_DOCKER = """\
 [ "$1" = info ] && [ -e "$FAKE_DIR/ready" ]
 """
 
+FAKE_TOOL = "#!/bin/sh\nexit 0\n"
+ROOTLESS_TOOLS = ("rootlesskit", "newuidmap", "newgidmap", "slirp4netns", "ip")
+"""What rootless mode checks for besides dockerd-rootless.sh: present here as do-nothing fakes."""
+
 
 @pytest.fixture
 def fake(tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for name, body in {"dockerd": FAKE_DOCKERD, "dockerd-rootless.sh": FAKE_DOCKERD, "docker": FAKE_DOCKER}.items():
+    tools = {"dockerd": FAKE_DOCKERD, "dockerd-rootless.sh": FAKE_DOCKERD, "docker": FAKE_DOCKER}
+    tools.update({name: FAKE_TOOL for name in ROOTLESS_TOOLS})
+    for name, body in tools.items():
         path = bin_dir / name
         path.write_text(body)
         path.chmod(0o755)
     script = tmp_path / "start-docker.sh"
     script.write_text(start_script())
+    (tmp_path / "subuid").write_text(f"{pwd.getpwuid(os.getuid()).pw_name}:100000:65536\n")
     yield tmp_path
     # The fake daemon outlives `exec` of the workload, as the real one does: stop it.
     subprocess.run(["pkill", "-f", str(bin_dir)], check=False)
@@ -52,6 +63,8 @@ def start(fake: Path, *workload: str, timeout: float = 20, **env: str) -> subpro
         "DOCKER_HOST": f"unix://{fake}/run/docker.sock",
         "DIW_DOCKERD_LOG": str(fake / "dockerd.log"),
         "DIW_DOCKERD_MTU_FROM": "lo",
+        "DIW_DOCKERD_DATA_ROOT": str(fake / "data"),
+        "DIW_SUBUID_FILE": str(fake / "subuid"),
     }
     base.update(env)
     return subprocess.run(
@@ -78,14 +91,13 @@ def test_rootful_passes_flags_waits_then_execs_the_workload(fake):
         FAKE_READY_AFTER="2",
         DIW_DOCKERD_MTU="1460",
         DIW_DOCKERD_GROUP="1000",
-        DIW_DOCKERD_DATA_ROOT="/var/lib/docker",
         DIW_DOCKERD_ADDRESS_POOL="base=10.201.0.0/16,size=24",
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "workload-ran-after-ready"
     assert dockerd_args(fake) == [
         f"--host=unix://{fake}/run/docker.sock",
-        "--data-root=/var/lib/docker",
+        f"--data-root={fake}/data",
         "--mtu=1460",
         "--default-address-pool=base=10.201.0.0/16,size=24",
         "--group=1000",
@@ -159,8 +171,18 @@ def test_wait_mode_times_out(fake):
     assert "not ready after 1s" in result.stderr
 
 
+def host_socket(fake: Path) -> socket.socket:
+    """A listening unix socket where DOCKER_HOST points: what dood mounts from the host."""
+    (fake / "run").mkdir(exist_ok=True)
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(fake / "run" / "docker.sock"))
+    return server
+
+
 def test_none_mode_execs_at_once(fake):
+    server = host_socket(fake)
     result = start(fake, "echo", "ok", DIW_DOCKERD_MODE="none")
+    server.close()
     assert result.returncode == 0 and result.stdout.strip() == "ok"
     assert not (fake / "dockerd.args").exists()
 
@@ -173,6 +195,7 @@ def test_without_workload_it_stays_with_dockerd_and_forwards_stop(fake):
         FAKE_DIR=str(fake),
         DOCKER_HOST=f"unix://{fake}/docker.sock",
         DIW_DOCKERD_LOG=str(fake / "dockerd.log"),
+        DIW_DOCKERD_DATA_ROOT=str(fake / "data"),
     )
     proc = subprocess.Popen(["/bin/sh", str(fake / "start-docker.sh")], env=env, stderr=subprocess.PIPE, text=True)
     try:
@@ -208,10 +231,11 @@ def test_bad_knobs_fail_clearly(fake, env, message):
 @needs_root
 def test_knob_values_are_arguments_never_shell(fake):
     hostile = f"base=$(touch {fake}/pwned),size=24"
-    result = start(fake, "true", DIW_DOCKERD_ADDRESS_POOL=hostile, DIW_DOCKERD_DATA_ROOT=f"/data; touch {fake}/pwned2")
+    data_root = f"{fake}/data; touch {fake}/pwned2"
+    result = start(fake, "true", DIW_DOCKERD_ADDRESS_POOL=hostile, DIW_DOCKERD_DATA_ROOT=data_root)
     assert result.returncode == 0, result.stderr
     assert f"--default-address-pool={hostile}" in dockerd_args(fake)
-    assert f"--data-root=/data; touch {fake}/pwned2" in dockerd_args(fake)
+    assert f"--data-root={fake}/data; touch {fake}/pwned2" in dockerd_args(fake)
     assert not (fake / "pwned").exists() and not (fake / "pwned2").exists()
 
 
@@ -220,3 +244,88 @@ def test_script_is_posix_sh():
     result = subprocess.run(["/bin/sh", "-n", "-c", start_script()], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert textwrap.dedent(start_script()).startswith("#!/bin/sh\n")
+
+
+def test_check_lists_everything_rootless_mode_lacks(fake):
+    for name in ROOTLESS_TOOLS[:3]:  # rootlesskit, newuidmap, newgidmap
+        (fake / "bin" / name).unlink()
+    (fake / "subuid").write_text("someone-else:100000:65536\n")
+    result = start(fake, "--check", DIW_DOCKERD_MODE="rootless")
+    assert result.returncode == 3
+    assert "subordinate ids: no entry for" in result.stderr
+    # Only what this host does not have anyway is missing (it may have uidmap, for instance).
+    absent = [tool for tool in ROOTLESS_TOOLS[:3] if shutil.which(tool, path="/usr/bin:/bin") is None]
+    for tool in absent:
+        assert f"- {tool} (" in result.stderr
+    assert not list(fake.glob("*.args"))
+
+
+def test_check_passes_and_starts_nothing(fake):
+    result = start(fake, "--check", DIW_DOCKERD_MODE="rootless")
+    assert result.returncode == 0, result.stderr
+    assert "ok: this image can run Docker in mode rootless" in result.stderr
+    assert not list(fake.glob("*.args"))
+
+
+def test_a_data_root_of_another_owner_is_refused_before_dockerd_starts(fake):
+    (fake / "data" / "image").mkdir(parents=True)
+    os.chown(fake / "data" / "image", 4321, 4321)
+    result = start(fake, "echo", "workload-ran", DIW_DOCKERD_MODE="rootless")
+    assert result.returncode == 3
+    assert "holds a rootful daemon's data (owner uid 4321)" in result.stderr
+    assert "switch back to dind or dind-sidecar, or remove that volume" in result.stderr
+    assert "workload-ran" not in result.stdout and not list(fake.glob("*.args"))
+
+
+@needs_root
+def test_dood_socket_the_user_cannot_use_names_the_gid_to_set():
+    # Its own directory: uid 1000 must reach the script and the socket (pytest's tmp dirs are root's only).
+    with tempfile.TemporaryDirectory() as directory:
+        here = Path(directory)
+        here.chmod(0o755)
+        (here / "start-docker.sh").write_text(start_script())
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(here / "docker.sock"))
+        try:
+            os.chmod(here / "docker.sock", 0o660)
+            os.chown(here / "docker.sock", 0, 4242)
+            result = subprocess.run(
+                ["setpriv", "--reuid=1000", "--regid=1000", "--clear-groups", "/bin/sh", str(here / "start-docker.sh"),
+                 "--check"],
+                env={"PATH": "/usr/bin:/bin", "DIW_DOCKERD_MODE": "none", "DOCKER_HOST": f"unix://{here}/docker.sock"},
+                capture_output=True, text=True, timeout=20,
+            )  # fmt: skip
+        finally:
+            server.close()
+    assert result.returncode == 3, result.stderr
+    assert "set dockerSocketGid (docker_socket_gid) to 4242" in result.stderr
+
+
+@needs_root
+def test_a_second_daemon_gets_the_data_root_handed_over_by_a_sidecar(fake):
+    """A strategy switch: the sidecar daemon (no workload) holds the data root; a new daemon in another
+    container asks for it, the sidecar stops its dockerd and idles, the new one starts."""
+    env = {
+        "PATH": f"{fake / 'bin'}:/usr/bin:/bin",
+        "FAKE_DIR": str(fake),
+        "DIW_DOCKERD_MTU_FROM": "lo",
+        "DIW_DOCKERD_DATA_ROOT": str(fake / "data"),
+        "DIW_DOCKERD_LOG": str(fake / "sidecar.log"),
+        "DOCKER_HOST": f"unix://{fake}/sidecar/docker.sock",
+    }
+    sidecar = subprocess.Popen(["/bin/sh", str(fake / "start-docker.sh")], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 10
+        while not (fake / "ready").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        result = start(fake, "echo", "new-daemon-ran", DOCKER_HOST=f"unix://{fake}/new/docker.sock")
+        assert result.returncode == 0, result.stderr
+        assert "asking it to hand over" in result.stderr and "handed over after" in result.stderr
+        assert result.stdout.strip() == "new-daemon-ran"
+        time.sleep(0.5)
+        assert sidecar.poll() is None  # idles (it is removed by the switch), does not restart a daemon
+    finally:
+        sidecar.kill()
+        _, err = sidecar.communicate(timeout=10)
+    assert "stopping dockerd to hand it over" in err
+    assert "fake dockerd: stopping" in (fake / "sidecar.log").read_text()

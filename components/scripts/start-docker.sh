@@ -203,13 +203,13 @@ lockfile=$data_root/.docker-in-workspaces.lock
 handover=$data_root/.docker-in-workspaces.handover
 locked=
 
-# One daemon per data root: sets $locked, the prefix that holds the lock for dockerd's lifetime.
+# One daemon per data root: sets $locked when dockerd is to run under `flock -n "$lockfile"`.
 lock_data_root() {
   if ! command -v flock >/dev/null 2>&1; then
     log "no flock in this image: a second daemon on $data_root (a strategy switch) is not kept out"
     return 0
   fi
-  $as_root touch "$lockfile" || fail "cannot create $lockfile"
+  $as_root mkdir -p "$data_root" && $as_root touch "$lockfile" || fail "cannot create $lockfile"
   if ! $as_root flock -n "$lockfile" true; then
     log "another daemon uses $data_root (a strategy switch?); asking it to hand over"
     $as_root touch "$handover"
@@ -222,7 +222,7 @@ lock_data_root() {
     log "$data_root handed over after ${waited}s"
   fi
   $as_root rm -f "$handover"
-  locked="flock -n $lockfile"
+  locked=1
 }
 
 # Makes directory $1 exist and belong to this user. A fresh volume's mount point, or
@@ -260,8 +260,8 @@ start_daemon() {
     as_root=
     lock_data_root
     log "starting rootless dockerd: $launcher $*"
-    # shellcheck disable=SC2086 # locked is empty or "flock -n <file>"
-    spawn $locked "$launcher" "$@"
+    if [ -n "$locked" ]; then set -- flock -n "$lockfile" "$launcher" "$@"; else set -- "$launcher" "$@"; fi
+    spawn "$@"
   else
     [ -n "$group" ] && set -- "$@" --group="$group"
     # The pid file beside the socket: everything this script touches follows DOCKER_HOST.
@@ -284,8 +284,9 @@ start_daemon() {
     $as_root mkdir -p "$(dirname "$socket")" >/dev/null 2>&1 || true
     lock_data_root
     log "starting dockerd $*"
-    # shellcheck disable=SC2086
-    spawn $as_root $locked dockerd "$@"
+    if [ -n "$locked" ]; then set -- flock -n "$lockfile" dockerd "$@"; else set -- dockerd "$@"; fi
+    # shellcheck disable=SC2086 # as_root is empty or the two words "sudo -n"
+    spawn $as_root "$@"
   fi
 }
 
@@ -307,7 +308,9 @@ fi
 stop_daemon() {
   pid=$(cat "$pidfile" 2>/dev/null || true)
   # shellcheck disable=SC2086
-  [ -n "$pid" ] && $as_root kill -TERM "$pid" 2>/dev/null || kill -TERM "$daemon_pid" 2>/dev/null || true
+  if [ -n "$pid" ] && $as_root kill -TERM "$pid" 2>/dev/null; then return 0; fi
+  # Else the process behind the flock (or sudo) that started it; the flock itself when there is none.
+  pkill -TERM -P "$daemon_pid" 2>/dev/null || kill -TERM "$daemon_pid" 2>/dev/null || true
 }
 stopping=
 trap 'stopping=1; stop_daemon' TERM INT

@@ -10,7 +10,8 @@ from deploy import deploy, destroy
 
 from components import DockerHostWorkspace, Strategy
 
-IMAGE = "codercom/enterprise-base:ubuntu"  # mapped to diw-test/workspace by deploy.IMAGE_MAP
+IMAGE = "codercom/enterprise-base:ubuntu"  # mapped to diw-test/docker-only (no rootless extras) by deploy.IMAGE_MAP
+ROOTLESS_IMAGE = "docker:27.5.1-dind-rootless"  # what dind-rootless needs: the rootless extras
 NESTED_IMAGE = engine.BUSYBOX_IMAGE
 NO_SYSBOX = "sysbox-runc is not installed on this engine (it needs a host kernel module setup we cannot do here)"
 

@@ -90,6 +90,7 @@ def test_killed_nested_dockerd_turns_unhealthy_and_a_restart_brings_it_back(clie
             workspace,
             "pkill -KILL -x dockerd; for i in $(seq 40); do pgrep -x dockerd >/dev/null || exit 0;"
             " sleep 0.5; done; exit 1",
+            user="root",  # dockerd runs as root (the image's user starts it with sudo)
         )
         code, _ = engine.exec_run(workspace, ["docker", "info"], timeout=15)
         assert code != 0
