@@ -448,7 +448,7 @@ def test_envbuilder_wraps_the_daemon_start_and_keeps_credentials_in_the_secret()
         envbuilder={
             "git_url": "https://github.com/coder/envbuilder",
             "devcontainer_dir": "examples/docker/02_dind",
-            "docker_config_base64": "eyJhdXRocyI6e319-registry-creds",
+            "docker_config_base64": "eyJhdXRocyI6IHsici5leGFtcGxlIjoge319fQ==",
         },
         coder_agent=AGENT,
     )
@@ -474,7 +474,7 @@ def test_envbuilder_wraps_the_daemon_start_and_keeps_credentials_in_the_secret()
     assert result.names(CONFIG_MAP) == []
     assert "start-script" not in volumes(result)
     assert "startupProbe" not in ws and ws["readinessProbe"]["exec"]["command"] == ["docker", "info"]
-    for secret_text in (TOKEN, "eyJhdXRocyI6e319-registry-creds"):
+    for secret_text in (TOKEN, "eyJhdXRocyI6IHsici5leGFtcGxlIjoge319fQ=="):
         assert not [s for r in result.resources for s in plaintext_strings(r.raw_inputs) if secret_text in s]
 
 
