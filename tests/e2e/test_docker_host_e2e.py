@@ -17,7 +17,10 @@ NO_SYSBOX = "sysbox-runc is not installed on this engine (it needs a host kernel
 
 
 def workspace_program(name, **args):
-    args.setdefault("image", ROOTLESS_IMAGE if args.get("strategy") == Strategy.DIND_ROOTLESS else IMAGE)
+    # codercom/enterprise-base:ubuntu, or for dind-rootless the rootless image (and its user's home); deploy.IMAGE_MAP
+    # gives the engine the prepared stand-in (images.py).
+    for key, value in engine.SELECTION.workspace_args(args.get("strategy", "")).items():
+        args.setdefault(key, value)
     args.setdefault("daemon_ready_timeout", 90)
     args.setdefault("allow_insecure", True)  # proving that they work, not whether they are allowed
 
