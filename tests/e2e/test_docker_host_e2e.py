@@ -11,7 +11,6 @@ from deploy import deploy, destroy
 from components import DockerHostWorkspace, Strategy
 
 IMAGE = "codercom/enterprise-base:ubuntu"  # mapped to diw-test/docker-only (no rootless extras) by deploy.IMAGE_MAP
-ROOTLESS_IMAGE = "docker:27.5.1-dind-rootless"  # what dind-rootless needs: the rootless extras
 NESTED_IMAGE = engine.BUSYBOX_IMAGE
 NO_SYSBOX = "sysbox-runc is not installed on this engine (it needs a host kernel module setup we cannot do here)"
 
@@ -101,11 +100,15 @@ def test_dind_sidecar_published_ports_answer_on_workspace_localhost(client, clea
     workspace = client.containers.get(name)
     assert user_of(workspace) == "1000"
     load_nested_image(workspace)
-    in_workspace(workspace, f"docker run -d --name web -p 8080:80 {NESTED_IMAGE} httpd -f -p 80 -h /var/www")
+    in_workspace(
+        workspace,
+        f"docker run -d --name web -p 8080:80 {NESTED_IMAGE} "
+        "sh -c 'mkdir -p /w && echo hello-from-nested > /w/index.html && exec httpd -f -p 80 -h /w'",
+    )
     body = in_workspace(
         workspace, "for i in $(seq 30); do curl -fsS http://127.0.0.1:8080/ && exit 0; sleep 1; done; exit 1"
     )
-    assert "hello from diw-test/busybox" in body
+    assert "hello-from-nested" in body
 
 
 def test_sysbox_needs_its_runtime(client, cleanup):
