@@ -15,7 +15,6 @@ from components import Strategy
 from components.docker_host import PreflightError
 
 
-
 def daemon_container(client, name: str, strategy: Strategy):
     return client.containers.get(f"{name}-daemon" if strategy == Strategy.DIND_SIDECAR else name)
 
