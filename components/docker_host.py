@@ -177,7 +177,8 @@ class DockerHostWorkspace(pulumi.ComponentResource):
         self, spec: ContainerSpec, launch: Launch, volumes: dict[str, docker.Volume]
     ) -> dict[str, pulumi.Input[str]]:
         env: dict[str, pulumi.Input[str]] = dict(launch.env)
-        env["DIW_PUBLISHED_PORTS_HOST"] = "127.0.0.1" if spec.nested_ports_on_localhost else HOST_GATEWAY_NAME
+        if spec.role == WORKSPACE:
+            env["DIW_PUBLISHED_PORTS_HOST"] = "127.0.0.1" if spec.nested_ports_on_localhost else HOST_GATEWAY_NAME
         for mount in spec.mounts:
             if mount.host_visible:
                 host_path = volumes[mount.volume].mountpoint
