@@ -91,7 +91,7 @@ def test_kubernetes_layout_is_render_yaml_to_directory():
 
 def test_numbers_are_integers_again(rendered):
     text = (rendered["k8s"] / "1-manifest" / "apps_v1-deployment-workspaces-dave.yaml").read_text()
-    assert "failureThreshold: 24\n" in text and ".0\n" not in text
+    assert "failureThreshold: 25\n" in text and ".0\n" not in text
     compose = (rendered["dev"] / "docker-compose.yaml").read_text()
     assert "retries: 3\n" in compose and "retries: 3.0" not in compose
 
