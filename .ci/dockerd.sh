@@ -13,7 +13,9 @@
 # default /tmp/diw-dockerd): data root, exec root (with its own managed
 # containerd), pidfile, unix socket and log. It uses its own bridge
 # ($DIW_DOCKERD_BRIDGE, default diw0) and its own cgroup parent, so it never
-# touches another daemon on the machine. `start` also makes /dev/net/tun and
+# touches another daemon on the machine. On a host that already runs Docker (a
+# GitHub runner) it runs beside it, on the system containerd if one runs, in
+# containerd namespaces of its own. `start` also makes /dev/net/tun and
 # /dev/fuse mode 0666 (what udev does on a usual host). It runs with --iptables=false,
 # --ip-forward=false and --ip-masq=false: nothing it starts can route off this
 # machine (published ports still work through docker-proxy on the host).
@@ -67,7 +69,6 @@ install_engine() {
   local need=()
   command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
   command -v iptables >/dev/null 2>&1 || need+=(iptables)
-  command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
   command -v ip >/dev/null 2>&1 || need+=(iproute2)
   command -v newuidmap >/dev/null 2>&1 || need+=(uidmap)
   [ ${#need[@]} -eq 0 ] && return 0
@@ -119,8 +120,19 @@ stop_stale_containerd() {
   rm -f "$pidfile"
 }
 
+# Ubuntu 24.04 (GitHub's ubuntu-latest) restricts unprivileged user namespaces through
+# AppArmor: rootlesskit in a container (dind-rootless) then fails. Say so; CI turns it off.
+warn_userns_restriction() {
+  local f=/proc/sys/kernel/apparmor_restrict_unprivileged_userns
+  if [ -r "$f" ] && [ "$(cat "$f")" = 1 ]; then
+    log "warning: kernel.apparmor_restrict_unprivileged_userns=1: rootless daemons in containers will fail;" \
+      "sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 (docs/ci.md)"
+  fi
+}
+
 cmd_start() {
   ensure_devices
+  warn_userns_restriction
   if answers; then
     log "already running: $DOCKER_HOST_URL"
     return 0
@@ -140,6 +152,9 @@ cmd_start() {
   log "starting private dockerd (state $STATE_DIR, bridge $BRIDGE $BRIDGE_CIDR)"
   local start=$SECONDS
   # setsid: the daemon outlives this script and the caller's process group.
+  # cgroupfs: on cgroup v2 with systemd dockerd defaults to the systemd driver, which takes only
+  # "x.slice" parents. Own containerd namespaces: dockerd uses a running system containerd
+  # (/run/containerd/containerd.sock) when there is one, and must not share the system dockerd's.
   as_root setsid -w dockerd \
     --data-root "$STATE_DIR/data" \
     --exec-root "$STATE_DIR/exec" \
@@ -149,6 +164,9 @@ cmd_start() {
     --default-address-pool "base=$POOL,size=24" \
     --iptables=false --ip-forward=false --ip-masq=false \
     --cgroup-parent /diw-docker \
+    --exec-opt native.cgroupdriver=cgroupfs \
+    --containerd-namespace "diw-$BRIDGE" \
+    --containerd-plugins-namespace "diw-$BRIDGE-plugins" \
     --storage-driver overlay2 \
     --group "${DIW_DOCKERD_GROUP:-docker}" \
     >"$LOG" 2>&1 </dev/null &

@@ -8,7 +8,10 @@ values: a resource graph cannot depend on a value known only after deployment.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
+import json
 import re
 from dataclasses import dataclass
 from typing import Annotated, Optional, TypedDict
@@ -169,6 +172,14 @@ def _as_envbuilder_workspace(workspace_plan: WorkspacePlan) -> WorkspacePlan:
     )
 
 
+def _is_base64_json(text: str) -> bool:
+    try:
+        json.loads(base64.b64decode(text, validate=True))
+    except (binascii.Error, ValueError):
+        return False
+    return True
+
+
 def validate_name(name: str, field: str = "name") -> None:
     if not isinstance(name, str) or not _DNS1123_LABEL.fullmatch(name):
         raise ValueError(
@@ -220,6 +231,12 @@ def resolve(name: str, args: WorkspaceArgs) -> ResolvedWorkspace:
     agent = args.get("coder_agent")
     if builder is not None and not builder.get("git_url"):
         raise ValueError("envbuilder.git_url: required when envbuilder is given")
+    credentials = builder.get("docker_config_base64") if builder is not None else None
+    if isinstance(credentials, str) and not _is_base64_json(credentials):
+        raise ValueError(
+            "envbuilder.docker_config_base64: not a base64-encoded Docker config.json; "
+            "make it with `base64 -w0 ~/.docker/config.json`"
+        )
     if agent is not None:
         missing = [k for k in ("url", "token", "init_script") if not agent.get(k)]
         if missing:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 from collections.abc import Sequence
 from typing import Optional
 
@@ -32,9 +33,18 @@ def _env_list(env: dict[str, pulumi.Input[str]]) -> list[pulumi.Input[str]]:
     return [pulumi.Output.concat(key, "=", env[key]) for key in sorted(env)]
 
 
+def _base64_decoded(text: str) -> str:
+    # Checked where the value is plain (args.resolve); a secret that is not base64 (e.g. a render's
+    # placeholder) is passed on as it is rather than failing a preview.
+    try:
+        return base64.b64decode(text, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return text
+
+
 def _secret_file(content: pulumi.Input[str], base64_decoded: bool) -> pulumi.Output[str]:
     value = pulumi.Output.secret(content)
-    return value.apply(lambda text: base64.b64decode(text).decode()) if base64_decoded else value
+    return value.apply(_base64_decoded) if base64_decoded else value
 
 
 class PreflightError(RuntimeError):
@@ -167,7 +177,8 @@ class DockerHostWorkspace(pulumi.ComponentResource):
         self, spec: ContainerSpec, launch: Launch, volumes: dict[str, docker.Volume]
     ) -> dict[str, pulumi.Input[str]]:
         env: dict[str, pulumi.Input[str]] = dict(launch.env)
-        env["DIW_PUBLISHED_PORTS_HOST"] = "127.0.0.1" if spec.nested_ports_on_localhost else HOST_GATEWAY_NAME
+        if spec.role == WORKSPACE:
+            env["DIW_PUBLISHED_PORTS_HOST"] = "127.0.0.1" if spec.nested_ports_on_localhost else HOST_GATEWAY_NAME
         for mount in spec.mounts:
             if mount.host_visible:
                 host_path = volumes[mount.volume].mountpoint

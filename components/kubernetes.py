@@ -66,7 +66,7 @@ class UserNamespaceMode(str, Enum):
 
 
 PROBE_PERIOD_SECONDS = 5
-"""startupProbe: `docker info` every 5 s, ready_timeout / 5 times (ARC's 24 x 5 s by default)."""
+"""startupProbe: `docker info` every 5 s for ready_timeout (ARC's 24 x 5 s, plus the probe at start)."""
 READINESS_PERIOD_SECONDS = 10
 PROBE_TIMEOUT_SECONDS = 5
 
@@ -440,8 +440,10 @@ def _probe(period: int, failures: int) -> k8s.core.v1.ProbeArgs:
 
 
 def startup_failure_threshold(daemon: DaemonSettings) -> int:
-    """Probes every 5 s for as long as the start script waits (24 for the default 120 s)."""
-    return max(1, math.ceil(daemon.ready_timeout / PROBE_PERIOD_SECONDS))
+    """Probes every 5 s for as long as the start script waits: the first probe runs at the container's start and
+    the kubelet gives up at the threshold-th failure, `(threshold - 1) x 5 s` later, hence one more (25 for the
+    default 120 s)."""
+    return math.ceil(daemon.ready_timeout / PROBE_PERIOD_SECONDS) + 1
 
 
 class KubernetesWorkspace(pulumi.ComponentResource):

@@ -9,7 +9,8 @@ written as reviewable files:
   pulumi-kubernetes' `renderYamlToDirectory` (`1-manifest/<apiVersion>-<kind>-<namespace>-<name>.yaml`,
   `/` and `:` in the apiVersion as `_`, `default` for cluster-scoped objects, CRDs in `0-crd/`).
 - Docker-host containers and volumes: one compose file, `docker-compose.yaml`, with the
-  uploaded start script beside it (`start-docker.sh`, referenced as a compose `configs:` file).
+  start script inline in the entrypoints (written once, then YAML aliases) and uploaded (secret) files as
+  compose `configs:` with inline content.
 - `security-report.md`: per workspace its strategy and the levels computed from its plan.
 
 Output is deterministic (sorted keys, sorted files, no timestamps). Secrets are never
@@ -301,12 +302,35 @@ class _Octal(int):
     """A file mode, written the way compose files spell it (0555)."""
 
 
-_PureDumper: type[yaml.SafeDumper] = type("_PureDumper", (yaml.SafeDumper,), {})
+ALIASED_TEXT_MIN = 1000
+"""Multi-line strings at least this long (the inlined start script) are written once, then referred to by a
+YAML alias (`&id001` ... `*id001`), when the same object appears again: see `_share_long_text`."""
+
+
+def _ignore_aliases(self: Any, data: Any) -> bool:
+    if isinstance(data, str) and len(data) >= ALIASED_TEXT_MIN and "\n" in data:
+        return False
+    return yaml.SafeDumper.ignore_aliases(self, data)  # type: ignore[no-any-return]
+
+
+_PureDumper: Any = type("_PureDumper", (yaml.SafeDumper,), {"ignore_aliases": _ignore_aliases})
 """The pure-Python emitter: the reference output (tests check libyaml's against it)."""
-_Dumper: Any = type("_Dumper", (getattr(yaml, "CSafeDumper", yaml.SafeDumper),), {})
+_Dumper: Any = type("_Dumper", (getattr(yaml, "CSafeDumper", yaml.SafeDumper),), {"ignore_aliases": _ignore_aliases})
 """libyaml's emitter when PyYAML was built with it: the same bytes, several times faster on big stacks."""
 _UNLIMITED = 2**31 - 1
 """Line width: never fold (libyaml takes an int, so not float("inf"))."""
+
+
+def _share_long_text(value: Any, seen: Optional[dict[str, str]] = None) -> Any:
+    """Equal long texts made one object, so that the dumper writes them once and aliases the rest."""
+    seen = {} if seen is None else seen
+    if isinstance(value, str) and len(value) >= ALIASED_TEXT_MIN and "\n" in value:
+        return seen.setdefault(value, value)
+    if isinstance(value, dict):
+        return {k: _share_long_text(v, seen) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_share_long_text(v, seen) for v in value]
+    return value
 
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
@@ -408,15 +432,14 @@ def compose_document(stack: str, records: list[Recorded], project: str) -> tuple
     services: dict[str, Any] = {}
 
     def config_for(upload: dict[str, Any], secret: bool) -> str:
-        base = str(_unwrap(upload["file"])).rsplit("/", 1)[-1]
+        # Inline content (compose's `configs.<name>.content`): uploads are secret files, rendered as the placeholder.
+        base = str(_unwrap(upload["file"])).rsplit("/", 1)[-1].replace(".", "-")
         content = PLACEHOLDER if secret or is_secret(upload["content"]) else str(upload["content"])
-        name, n = base.rsplit(".", 1)[0], 1
-        while name in configs and files[configs[name]["file"].removeprefix("./")] != content:
+        name, n = base, 1
+        while name in configs and configs[name]["content"] != content:
             n += 1
-            name = f"{base.rsplit('.', 1)[0]}-{n}"
-        filename = base if n == 1 else f"{name}.{base.rsplit('.', 1)[-1]}"
-        configs[name] = {"file": f"./{filename}"}
-        files[filename] = content
+            name = f"{base}-{n}"
+        configs[name] = {"content": content}
         return name
 
     for record in containers:
@@ -503,7 +526,8 @@ def compose_document(stack: str, records: list[Recorded], project: str) -> tuple
         volume["x-retain-on-delete"] = record.retain_on_delete
         compose_volumes[name] = volume
 
-    document: dict[str, Any] = {"name": f"{project}-{stack}", "services": _compose_escape(services)}
+    # The inlined start script appears in several containers' entrypoints: once in the file, aliased elsewhere.
+    document: dict[str, Any] = {"name": f"{project}-{stack}", "services": _share_long_text(_compose_escape(services))}
     if compose_volumes:
         document["volumes"] = _compose_escape(compose_volumes)
     if configs:
@@ -515,7 +539,8 @@ def _compose_header(stack: str, rendered: Rendered) -> str:
     lines = [
         f"# What `pulumi up -s {stack}` creates on the Docker host, rendered by `python -m components render {stack}`.",
         f"# Secrets show as {PLACEHOLDER}; `$$` is compose's escape for a literal `$`. Uploaded files are `configs:`",
-        "# beside this file. x-retain-on-delete: the volume outlives `pulumi destroy`.",
+        "# with inline content. The start script is inline in entrypoints: written once (&id001), aliased after.",
+        "# x-retain-on-delete: the volume outlives `pulumi destroy`.",
     ]
     stopped = sorted(ws.name for ws in rendered.security if not ws.running)
     if stopped:

@@ -168,7 +168,7 @@ def test_dind_sidecar_without_native_sidecar_is_a_plain_second_container():
     daemon = spec["containers"][1]
     assert "restartPolicy" not in daemon
     assert daemon["securityContext"]["privileged"] is True
-    assert daemon["startupProbe"]["failureThreshold"] == 24
+    assert daemon["startupProbe"]["failureThreshold"] == 25
     assert mounts(daemon)["/var/run/dind"] == mounts(spec["containers"][0])["/var/run/dind"] == "socket"
 
 
@@ -247,7 +247,7 @@ def test_startup_probe_is_docker_info_24_times_5s_and_readiness_on_the_daemon_co
     container = containers(result)[daemon_container]
     startup, readiness = container["startupProbe"], container["readinessProbe"]
     assert startup["exec"]["command"] == ["docker", "info"]
-    assert (startup["failureThreshold"], startup["periodSeconds"]) == (24, 5)
+    assert (startup["failureThreshold"], startup["periodSeconds"]) == (25, 5)  # 120 s after the first
     assert readiness["exec"]["command"] == ["docker", "info"]
     others = [c for name, c in containers(result).items() if name != daemon_container]
     assert all("startupProbe" not in c and "readinessProbe" not in c for c in others)
@@ -255,7 +255,7 @@ def test_startup_probe_is_docker_info_24_times_5s_and_readiness_on_the_daemon_co
 
 def test_startup_probe_budget_follows_daemon_ready_timeout():
     result = build(strategy=Strategy.DIND, daemon_ready_timeout=300)
-    assert containers(result)["workspace"]["startupProbe"]["failureThreshold"] == 60
+    assert containers(result)["workspace"]["startupProbe"]["failureThreshold"] == 61
 
 
 # --- workload shape -------------------------------------------------------------------------------------------
@@ -448,7 +448,7 @@ def test_envbuilder_wraps_the_daemon_start_and_keeps_credentials_in_the_secret()
         envbuilder={
             "git_url": "https://github.com/coder/envbuilder",
             "devcontainer_dir": "examples/docker/02_dind",
-            "docker_config_base64": "eyJhdXRocyI6e319-registry-creds",
+            "docker_config_base64": "eyJhdXRocyI6IHsici5leGFtcGxlIjoge319fQ==",
         },
         coder_agent=AGENT,
     )
@@ -474,7 +474,7 @@ def test_envbuilder_wraps_the_daemon_start_and_keeps_credentials_in_the_secret()
     assert result.names(CONFIG_MAP) == []
     assert "start-script" not in volumes(result)
     assert "startupProbe" not in ws and ws["readinessProbe"]["exec"]["command"] == ["docker", "info"]
-    for secret_text in (TOKEN, "eyJhdXRocyI6e319-registry-creds"):
+    for secret_text in (TOKEN, "eyJhdXRocyI6IHsici5leGFtcGxlIjoge319fQ=="):
         assert not [s for r in result.resources for s in plaintext_strings(r.raw_inputs) if secret_text in s]
 
 
@@ -482,7 +482,7 @@ def test_envbuilder_with_a_sidecar_still_mounts_the_start_script_in_the_daemon()
     result = build(strategy=Strategy.DIND_SIDECAR, image=None, envbuilder={"git_url": "https://example.com/r.git"})
     daemon = containers(result)["daemon"]
     assert mounts(daemon)[START_SCRIPT_DIR] == "start-script"
-    assert daemon["startupProbe"]["failureThreshold"] == 24
+    assert daemon["startupProbe"]["failureThreshold"] == 25
     assert START_SCRIPT_DIR not in mounts(containers(result)["workspace"])
     assert result.names(CONFIG_MAP) == ["alice-start-docker"]
 

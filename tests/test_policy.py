@@ -217,7 +217,7 @@ def test_docker_host_strategies_pass_when_acknowledged(strategy):
 
 @pytest.mark.parametrize("strategy", list(Strategy), ids=str)
 def test_envbuilder_and_coder_agent_workspaces(strategy):
-    builder = {"git_url": "https://example.com/repo", "docker_config_base64": "c2VjcmV0"}
+    builder = {"git_url": "https://example.com/r", "docker_config_base64": "eyJhdXRocyI6IHsici5leGFtcGxlIjoge319fQ=="}
     agent = {"url": "https://coder", "token": "tok", "init_script": "run-agent"}
     if strategy != Strategy.DIND_ROOTLESS:  # Envbuilder runs as root: the component refuses rootless with it
         with_builder = docker_workspace(strategy, image=None, envbuilder=builder)

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from harness import unwrap_secrets
 from kube import validate_strict, versions
-from stacks import run_program
+from stacks import run_program, stack_files, stack_name
 
 from components import render
 from components.workload import start_script
@@ -138,7 +138,7 @@ def test_kubernetes_layout_is_render_yaml_to_directory():
 
 def test_numbers_are_integers_again(rendered):
     text = (rendered["k8s"] / "1-manifest" / "apps_v1-deployment-workspaces-dave.yaml").read_text()
-    assert "failureThreshold: 24\n" in text and ".0\n" not in text
+    assert "failureThreshold: 25\n" in text and ".0\n" not in text
     compose = (rendered["dev"] / "docker-compose.yaml").read_text()
     assert "retries: 3\n" in compose and "retries: 3.0" not in compose
 
@@ -171,17 +171,22 @@ def test_compose_file_validates_against_the_compose_spec(rendered):
 def test_compose_file_shows_every_running_container(rendered):
     compose = yaml.safe_load((rendered["dev"] / render.COMPOSE_FILE).read_text())
     services = compose["services"]
-    assert sorted(services) == ["alice", "bob", "carol", "dave", "dave-daemon"]  # erin is stopped
-    assert services["alice"]["runtime"] == "sysbox-runc" and "privileged" not in services["alice"]
+    # alice (sysbox) and erin (dood) are stopped until the host is set up; each container has its preflight.
+    assert sorted(services) == ["bob", "carol", "carol-preflight", "dave", "dave-daemon", "dave-daemon-preflight",
+                                "dave-preflight"]  # fmt: skip
     assert services["bob"]["privileged"] is True
     assert services["dave"]["network_mode"] == "service:dave-daemon"
-    assert services["dave"]["depends_on"] == {"dave-daemon": {"condition": "service_healthy"}}
+    assert services["dave"]["depends_on"] == {
+        "dave-daemon": {"condition": "service_healthy"},
+        "dave-daemon-preflight": {"condition": "service_completed_successfully"},
+        "dave-preflight": {"condition": "service_completed_successfully"},
+    }
     assert services["carol"]["user"] == "1000"
-    assert services["alice"]["configs"] == [
-        {"source": "start-docker", "target": "/opt/docker-in-workspaces/start-docker.sh", "mode": 0o555}
-    ]
-    assert compose["configs"] == {"start-docker": {"file": "./start-docker.sh"}}
-    assert (rendered["dev"] / "start-docker.sh").read_text() == start_script()
+    # The start script is inline in the entrypoint (written once, aliased after: equal after loading).
+    assert services["carol"]["entrypoint"] == ["/bin/sh", "-c", start_script().replace("$", "$$"), "start-docker.sh"]
+    assert services["carol-preflight"]["entrypoint"][-1] == "--check"
+    text = (rendered["dev"] / render.COMPOSE_FILE).read_text()
+    assert text.count("- &id001") == 1 and text.count("- *id001") == 5  # carol's check, dave's four containers
     assert "erin-home" in compose["volumes"] and compose["volumes"]["erin-home"]["external"] is False
     assert compose["volumes"]["dave-socket"]["x-retain-on-delete"] is False
     # `$` is escaped for compose's interpolation: the Envbuilder init script keeps its shell variables.
@@ -329,7 +334,7 @@ def test_another_process_with_another_hash_seed_renders_the_same_bytes(rendered,
 # --- secrets ------------------------------------------------------------------------------------------------------
 
 TOKEN = "coder-agent-token-3f9a7c1e5d"
-REGISTRY_AUTH = "eyJhdXRocyI6e319-registry-secret"
+REGISTRY_AUTH = "eyJhdXRocyI6IHsici5leGFtcGxlIjoge319fQ=="
 CIPHERTEXT = "v1:AAAABBBBccccDDDDeeee/ciphertext=="
 
 
@@ -369,8 +374,13 @@ def test_secrets_are_placeholders_never_plaintext(target, tmp_path):
     everything = "\n".join(texts.values())
     assert render.PLACEHOLDER in everything
     if target == "docker":
-        env = yaml.safe_load(texts[render.COMPOSE_FILE])["services"]["alice"]["environment"]
-        assert env["CODER_AGENT_TOKEN"] == render.PLACEHOLDER
+        service = yaml.safe_load(texts[render.COMPOSE_FILE])["services"]["alice"]
+        compose = yaml.safe_load(texts[render.COMPOSE_FILE])
+        # The token is a file (a config with the placeholder as content); the env stays readable.
+        [config] = service["configs"]
+        assert config["target"] == "/run/docker-in-workspaces/coder-agent-token"
+        assert compose["configs"][config["source"]] == {"content": render.PLACEHOLDER}
+        assert service["environment"]["CODER_AGENT_TOKEN_FILE"] == "/run/docker-in-workspaces/coder-agent-token"
     else:
         secret = yaml.safe_load(texts["1-manifest/v1-secret-workspaces-alice-secrets.yaml"])
         assert secret["stringData"]["CODER_AGENT_TOKEN"] == render.PLACEHOLDER
@@ -440,5 +450,47 @@ def test_a_second_render_replaces_the_first(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "docker-compose.yaml",
         "security-report.md",
-        "start-docker.sh",
     ]
+
+
+def rendered_env(files: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Per container (compose service, or `<manifest>/<container>`): its env, as the render shows it."""
+    found: dict[str, dict[str, str]] = {}
+    for name, text in files.items():
+        if name == render.COMPOSE_FILE:
+            for service, body in yaml.safe_load(text)["services"].items():
+                found[service] = {k: str(v) for k, v in (body.get("environment") or {}).items()}
+        elif name.endswith(".yaml") and "deployment" in name:
+            spec = yaml.safe_load(text)["spec"]["template"]["spec"]
+            for container in spec.get("initContainers", []) + spec["containers"]:
+                found[f"{name}/{container['name']}"] = {
+                    e["name"]: e.get("value", "<valueFrom>") for e in container.get("env", [])
+                }
+    return found
+
+
+@pytest.mark.parametrize("stack", [*(stack_name(p) for p in stack_files()), "secrets-docker", "secrets-kubernetes"])
+def test_only_secrets_are_hidden_in_the_render_of_every_stack(stack, tmp_path):
+    """Previews are for reading: every env value the program did not mark secret is shown as it is."""
+    if stack.startswith("secrets-"):
+        target = stack.removeprefix("secrets-")
+        config = {"docker-in-workspaces:target": target, "docker-in-workspaces:workspaces": secret_workspaces(TOKEN)}
+        directory, name = project(tmp_path, config), "test"
+    else:
+        directory, name = ROOT, stack
+    out = tmp_path / "out"
+    render.render(name, out, directory)
+    files = {n: data.decode() for n, data in files_of(out).items()}
+    envs = rendered_env(files)
+    assert envs, "nothing rendered"
+    for container, env in envs.items():
+        hidden = sorted(key for key, value in env.items() if render.PLACEHOLDER in value)
+        assert hidden == [], f"{container}: {hidden} hidden although not secret"
+        for key in ("CODER_AGENT_TOKEN", "ENVBUILDER_DOCKER_CONFIG_BASE64"):  # from a Secret, or a file
+            assert env.get(key, "<valueFrom>") == "<valueFrom>", container
+    for name, text in files.items():
+        assert TOKEN not in text and REGISTRY_AUTH not in text, name
+        if "v1-secret-" in name:  # a Secret holds only secrets, each hidden
+            data = yaml.safe_load(text)["stringData"]
+            assert set(data) <= {"CODER_AGENT_TOKEN", "ENVBUILDER_DOCKER_CONFIG_BASE64"}, name
+            assert set(data.values()) == {render.PLACEHOLDER}, name

@@ -329,3 +329,26 @@ def test_a_second_daemon_gets_the_data_root_handed_over_by_a_sidecar(fake):
         _, err = sidecar.communicate(timeout=10)
     assert "stopping dockerd to hand it over" in err
     assert "fake dockerd: stopping" in (fake / "sidecar.log").read_text()
+
+
+@needs_root
+def test_on_cgroup_v2_it_moves_its_processes_to_a_child_and_delegates_every_controller(fake):
+    """What a private cgroup namespace on cgroup v2 needs before dockerd can give nested containers
+    controllers (the kernel's "no internal processes" rule): seen through a fake cgroup tree."""
+    root = fake / "cgroup"
+    root.mkdir()
+    (root / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
+    (root / "cgroup.procs").write_text("1\n7\n")
+    (root / "cgroup.subtree_control").write_text("")
+    (fake / "self-cgroup").write_text("0::/\n")
+    result = start(fake, "true", DIW_CGROUP_ROOT=str(root), DIW_CGROUP_SELF=str(fake / "self-cgroup"))
+    assert result.returncode == 0, result.stderr
+    assert (root / "cgroup.subtree_control").read_text().strip() == "+cpuset +cpu +io +memory +pids"
+    assert (root / "init" / "cgroup.procs").read_text().split() == ["7"]  # each pid written (the last stays)
+    # With the host's cgroup namespace (a path other than `/`) the tree is the host's: left alone.
+    subprocess.run(["pkill", "-f", str(fake / "bin")], check=False)  # the first fake daemon holds the data root
+    (root / "cgroup.subtree_control").write_text("")
+    (fake / "self-cgroup").write_text("0::/system.slice/docker-1234.scope\n")
+    result = start(fake, "true", DIW_CGROUP_ROOT=str(root), DIW_CGROUP_SELF=str(fake / "self-cgroup"))
+    assert result.returncode == 0, result.stderr
+    assert (root / "cgroup.subtree_control").read_text() == ""

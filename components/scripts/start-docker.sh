@@ -28,6 +28,8 @@
 #                             else $XDG_RUNTIME_DIR or /tmp)
 #   DIW_SUBUID_FILE           where rootless mode looks for the user's subordinate ids
 #                             (default: /etc/subuid)
+#   DIW_CGROUP_ROOT           the container's cgroup v2 mount (default: /sys/fs/cgroup) and
+#   DIW_CGROUP_SELF           this process's cgroup file (default: /proc/self/cgroup)
 # Values are passed to dockerd as single arguments, never evaluated by the shell.
 set -eu
 
@@ -199,6 +201,27 @@ wait_ready() {
   log "Docker is ready at $DOCKER_HOST after ${waited}s"
 }
 
+# cgroup v2 with a private cgroup namespace: the container's processes sit in the root of its
+# cgroup tree, where no controller can be delegated to child cgroups ("no internal processes"). Move
+# them to a child and enable every controller for the subtree, so that nested containers get
+# cgroups with controllers (what docker-library's dind entrypoint does too).
+nest_cgroup_v2() {
+  root=${DIW_CGROUP_ROOT:-/sys/fs/cgroup}
+  [ -f "$root/cgroup.controllers" ] || return 0  # cgroup v1: nothing to do
+  # Only in a cgroup namespace of its own: with the host's, this root would be the host's.
+  grep -qx '0::/' "${DIW_CGROUP_SELF:-/proc/self/cgroup}" 2>/dev/null || return 0
+  $as_root test -w "$root/cgroup.subtree_control" || return 0
+  $as_root mkdir -p "$root/init"
+  while read -r pid; do
+    echo "$pid" | $as_root tee "$root/init/cgroup.procs" >/dev/null 2>&1 || true
+  done <"$root/cgroup.procs"
+  controllers=$(sed -e 's/^/+/' -e 's/ / +/g' "$root/cgroup.controllers")
+  if [ -n "$controllers" ]; then
+    echo "$controllers" | $as_root tee "$root/cgroup.subtree_control" >/dev/null 2>&1 \
+      || log "could not delegate cgroup controllers ($controllers) to nested containers"
+  fi
+}
+
 lockfile=$data_root/.docker-in-workspaces.lock
 handover=$data_root/.docker-in-workspaces.handover
 locked=
@@ -229,7 +252,9 @@ lock_data_root() {
 # /run/user/<uid>, is root's: fix it with passwordless sudo when the image has it.
 own_dir() {
   mkdir -p "$1" 2>/dev/null || true
-  if [ ! -w "$1" ] && command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+  # Owned, not only writable: a Kubernetes volume with fsGroup is group-writable but root's, and
+  # rootless dockerd (root of its user namespace) cannot chmod a data root it does not own.
+  if { [ ! -w "$1" ] || [ ! -O "$1" ]; } && command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
     sudo -n mkdir -p "$1" && sudo -n chown "$(id -u):$(id -g)" "$1"
   fi
   [ -w "$1" ] || fail "$1 is not writable by uid $(id -u); make it the user's in the image, or allow passwordless sudo"
@@ -280,6 +305,7 @@ start_daemon() {
     # No dockerd runs when its container starts: a pid file left by a crash is stale.
     # shellcheck disable=SC2086
     $as_root rm -f "$pidfile"
+    nest_cgroup_v2
     # shellcheck disable=SC2086 # as_root is empty or the two words "sudo -n"
     $as_root mkdir -p "$(dirname "$socket")" >/dev/null 2>&1 || true
     lock_data_root

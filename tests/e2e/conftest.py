@@ -22,6 +22,11 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.e2e)
 
 
+def pytest_report_header(config):
+    # Which images the e2e tests run against (the registry's public ones, or local builds), at the top of the output.
+    return f"[e2e] {engine.SELECTION.describe()}"
+
+
 def _unavailable(reason: str):
     if os.environ.get("DIW_E2E_REQUIRED") == "1":
         pytest.fail(f"e2e required but {reason}")
@@ -34,8 +39,11 @@ def client():
         docker_client = engine.client(timeout=300)
     except Exception as exc:  # noqa: BLE001 - any failure means "no engine"
         _unavailable(f"no Docker engine at {engine.docker_host()} ({exc}); run `bash .ci/dockerd.sh start`")
-    if not engine.images_present(docker_client):
-        _unavailable("test images missing; run `bash tests/e2e/images/build.sh`")
+    missing = engine.missing_images(docker_client)
+    if missing:
+        _unavailable(f"test images missing ({', '.join(missing)}; {engine.SELECTION.describe()}); "
+                     "run `bash tests/e2e/images/build.sh`")
+    print(f"\n[e2e] {engine.SELECTION.describe()}")
     if not engine.privileged_works(docker_client):
         print(
             "\n[e2e] --privileged fails on this kernel "

@@ -41,15 +41,10 @@ WORKSPACE_LABEL = "docker-in-workspaces.workspace"
 HASH_LABEL = "diw.e2e.inputs-hash"
 E2E_LABEL = "diw.e2e"
 
-# Images the components ask for, mapped to the locally built ones (no registry here).
-# The public workspace image has dockerd but not the rootless extras: so has diw-test/docker-only.
-IMAGE_MAP = {
-    "codercom/enterprise-base:ubuntu": engine.DOCKER_ONLY_IMAGE,
-    "docker:27.5.1-dind": engine.WORKSPACE_IMAGE,
-    "docker:27.5.1-dind-rootless": engine.WORKSPACE_IMAGE,
-    engine.WORKSPACE_IMAGE: engine.WORKSPACE_IMAGE,
-    engine.DOCKER_ONLY_IMAGE: engine.DOCKER_ONLY_IMAGE,
-}
+# Images the components ask for, mapped to the prepared ones: themselves where build.sh pulled the
+# public images, the local builds otherwise (images.py has the role map). The public workspace image has
+# dockerd but not the rootless extras: so has its local stand-in, diw-test/docker-only.
+IMAGE_MAP = engine.SELECTION.stand_ins()
 
 
 class UnsupportedInput(AssertionError):
@@ -121,7 +116,7 @@ class EngineMocks(pulumi.runtime.Mocks):
         _reject_unknown("RemoteImage", inputs, {"name", "keepLocally"})
         requested = inputs["name"]
         if requested not in IMAGE_MAP:
-            raise UnsupportedInput(f"image {requested!r} has no locally built stand-in (IMAGE_MAP)")
+            raise UnsupportedInput(f"image {requested!r} has no prepared stand-in (IMAGE_MAP, from images.py)")
         image = self.client.images.get(IMAGE_MAP[requested])
         return image.id, {"imageId": image.id, "repoDigest": ""}
 

@@ -2,7 +2,9 @@
 
 The engine is the one `.ci/dockerd.sh start` runs (socket in
 ``$DIW_DOCKERD_DIR``, default ``/tmp/diw-dockerd``); the images are the ones
-``tests/e2e/images/build.sh`` builds. Uses the Docker SDK for Python (7.x).
+``tests/e2e/images/build.sh`` prepared: pulled public images where a registry
+answered, else local builds (the role map is ``images.py``). Uses the Docker
+SDK for Python (7.x).
 
 This machine's kernel lacks CAP_SYS_RESOURCE in the bounding set, so
 ``privileged=True`` fails with "unable to apply caps".
@@ -21,13 +23,16 @@ from typing import Any, Optional
 
 import docker
 import docker.errors
+import images
 from docker.models.containers import _create_container_args
 from docker.types import Mount
 
-WORKSPACE_IMAGE = os.environ.get("DIW_E2E_WORKSPACE_IMAGE", "diw-test/workspace:latest")
-BUSYBOX_IMAGE = os.environ.get("DIW_E2E_BUSYBOX_IMAGE", "diw-test/busybox:latest")
-DOCKER_ONLY_IMAGE = os.environ.get("DIW_E2E_DOCKER_ONLY_IMAGE", "diw-test/docker-only:latest")
-"""Shaped like codercom/enterprise-base: dockerd and the CLI, none of the rootless extras."""
+# Which images, by role: the public ones where build.sh found a registry, else the local builds (images.py).
+SELECTION = images.selected()
+WORKSPACE_IMAGE = SELECTION.name("workspace")
+BUSYBOX_IMAGE = SELECTION.name("busybox")
+DOCKER_ONLY_IMAGE = SELECTION.name("docker-only")
+"""codercom/enterprise-base itself, or shaped like it: dockerd and the CLI, none of the rootless extras."""
 
 # Linux capability numbers (include/uapi/linux/capability.h), index = bit.
 CAPABILITIES = (
@@ -66,15 +71,12 @@ def socket_path() -> Optional[Path]:
 
 
 def cache_dir() -> Path:
-    """Where build.sh keeps rootfs tarballs and the busybox image tar."""
-    if "DIW_E2E_CACHE" in os.environ:
-        return Path(os.environ["DIW_E2E_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "docker-in-workspaces"
+    """Where build.sh keeps rootfs tarballs, the busybox image tar and the images record."""
+    return images.cache_dir()
 
 
 def busybox_tar() -> Path:
-    """`docker save` of diw-test/busybox, to `docker load` in a nested daemon."""
+    """`docker save` of the busybox role's image, to `docker load` in a nested daemon."""
     return cache_dir() / "busybox.tar"
 
 
@@ -85,15 +87,22 @@ def client(timeout: int = 120) -> docker.DockerClient:
     return c
 
 
+def missing_images(c: docker.DockerClient) -> list[str]:
+    """The images every e2e run needs (images.REQUIRED roles) that this daemon lacks, and a missing busybox.tar."""
+    missing = []
+    for name in sorted({SELECTION.name(role) for role in images.REQUIRED}):
+        try:
+            c.images.get(name)
+        except docker.errors.ImageNotFound:
+            missing.append(name)
+    if not busybox_tar().exists():
+        missing.append(str(busybox_tar()))
+    return missing
+
+
 def images_present(c: docker.DockerClient) -> bool:
-    """True when build.sh has imported both test images into this daemon."""
-    try:
-        c.images.get(WORKSPACE_IMAGE)
-        c.images.get(BUSYBOX_IMAGE)
-        c.images.get(DOCKER_ONLY_IMAGE)
-    except docker.errors.ImageNotFound:
-        return False
-    return busybox_tar().exists()
+    """True when build.sh has prepared every image the e2e tests need in this daemon."""
+    return not missing_images(c)
 
 
 # --- privileged, or the closest thing to it ---------------------------------

@@ -17,9 +17,6 @@ from test_docker_host_e2e import in_workspace, load_nested_image, workspace_prog
 from components import Strategy
 
 NESTED = engine.BUSYBOX_IMAGE
-PUBLIC_IMAGE = "codercom/enterprise-base:ubuntu"  # mapped to diw-test/docker-only: no rootless extras
-# dind-rootless needs the rootless extras: on Docker Hub `docker:<version>-dind-rootless` has them.
-ROOTLESS_IMAGE = "docker:27.5.1-dind-rootless"
 
 STRATEGIES = [Strategy.DIND, Strategy.DIND_ROOTLESS, Strategy.DIND_SIDECAR, Strategy.DOOD]
 # dood publishes on the host itself, shared by every test: ports distinct per strategy.
@@ -30,7 +27,8 @@ PORTS = {Strategy.DIND: 18081, Strategy.DIND_ROOTLESS: 18082, Strategy.DIND_SIDE
 def workspace(request, client):
     strategy = request.param
     name = f"e2e-day-{strategy.value}"
-    args = {"strategy": strategy, "image": ROOTLESS_IMAGE if strategy == Strategy.DIND_ROOTLESS else PUBLIC_IMAGE}
+    # codercom/enterprise-base:ubuntu (no rootless extras), for dind-rootless docker:*-dind-rootless (images.py)
+    args: dict = {"strategy": strategy}
     if strategy == Strategy.DOOD:
         args["docker_socket_gid"] = engine.socket_path().stat().st_gid
     destroy(client, [name])
@@ -101,12 +99,14 @@ def test_a_published_port_answers_where_the_workspace_is_told(workspace):
     port = PORTS[strategy]
     name = f"diw-e2e-day-web-{strategy.value}"
     as_developer(
-        ws, f"docker run -d --label diw.e2e.day=1 --name {name} -p {port}:80 {NESTED} httpd -f -p 80 -h /var/www"
+        ws,
+        f"docker run -d --label diw.e2e.day=1 --name {name} -p {port}:80 {NESTED} "
+        "sh -c 'mkdir -p /w && echo hello-from-nested > /w/index.html && exec httpd -f -p 80 -h /w'",
     )
     try:
         where = as_developer(ws, 'echo "$DIW_PUBLISHED_PORTS_HOST"').strip()
         assert where == ("host.docker.internal" if strategy == Strategy.DOOD else "127.0.0.1")
-        assert "hello from diw-test/busybox" in fetch(ws, port)
+        assert "hello-from-nested" in fetch(ws, port)
     finally:
         as_developer(ws, f"docker rm -f {name}")
 

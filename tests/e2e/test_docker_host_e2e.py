@@ -11,13 +11,15 @@ from deploy import deploy, destroy
 from components import DockerHostWorkspace, Strategy
 
 IMAGE = "codercom/enterprise-base:ubuntu"  # mapped to diw-test/docker-only (no rootless extras) by deploy.IMAGE_MAP
-ROOTLESS_IMAGE = "docker:27.5.1-dind-rootless"  # what dind-rootless needs: the rootless extras
 NESTED_IMAGE = engine.BUSYBOX_IMAGE
 NO_SYSBOX = "sysbox-runc is not installed on this engine (it needs a host kernel module setup we cannot do here)"
 
 
 def workspace_program(name, **args):
-    args.setdefault("image", ROOTLESS_IMAGE if args.get("strategy") == Strategy.DIND_ROOTLESS else IMAGE)
+    # codercom/enterprise-base:ubuntu, or for dind-rootless the rootless image (and its user's home); deploy.IMAGE_MAP
+    # gives the engine the prepared stand-in (images.py).
+    for key, value in engine.SELECTION.workspace_args(args.get("strategy", "")).items():
+        args.setdefault(key, value)
     args.setdefault("daemon_ready_timeout", 90)
     args.setdefault("allow_insecure", True)  # proving that they work, not whether they are allowed
 
@@ -98,11 +100,15 @@ def test_dind_sidecar_published_ports_answer_on_workspace_localhost(client, clea
     workspace = client.containers.get(name)
     assert user_of(workspace) == "1000"
     load_nested_image(workspace)
-    in_workspace(workspace, f"docker run -d --name web -p 8080:80 {NESTED_IMAGE} httpd -f -p 80 -h /var/www")
+    in_workspace(
+        workspace,
+        f"docker run -d --name web -p 8080:80 {NESTED_IMAGE} "
+        "sh -c 'mkdir -p /w && echo hello-from-nested > /w/index.html && exec httpd -f -p 80 -h /w'",
+    )
     body = in_workspace(
         workspace, "for i in $(seq 30); do curl -fsS http://127.0.0.1:8080/ && exit 0; sleep 1; done; exit 1"
     )
-    assert "hello from diw-test/busybox" in body
+    assert "hello-from-nested" in body
 
 
 def test_sysbox_needs_its_runtime(client, cleanup):

@@ -15,6 +15,7 @@ from components import Strategy, render
 from components.docker_host import PreflightError
 
 ROOT = Path(__file__).resolve().parents[2]
+PUBLIC_IMAGE = "codercom/enterprise-base:ubuntu"  # here diw-test/docker-only
 NO_ENVBUILDER = (
     "Envbuilder workspaces clone a git repository and pull ghcr.io/coder/envbuilder: no network and no registry here"
 )
@@ -26,7 +27,7 @@ def test_an_image_without_the_rootless_extras_fails_fast_and_says_what_is_missin
     try:
         with pytest.raises(PreflightError) as failed:
             # codercom/enterprise-base:ubuntu (here diw-test/docker-only) has docker-ce but no rootless extras.
-            deploy(client, workspace_program(name, strategy=Strategy.DIND_ROOTLESS), [name])
+            deploy(client, workspace_program(name, strategy=Strategy.DIND_ROOTLESS, image=PUBLIC_IMAGE), [name])
         elapsed = time.monotonic() - started
         message = str(failed.value)
         print(f"\n[e2e] failed after {elapsed:.1f}s (the daemon's own budget is 90s):\n{message}")

@@ -6,7 +6,6 @@ different owners, so that switch is refused by the preflight check, naming what 
 old workspace keeps running.
 """
 
-import engine
 import pytest
 from deploy import WORKSPACE_LABEL, deploy, destroy
 from test_docker_host_e2e import workspace_program
@@ -14,8 +13,6 @@ from test_lifecycle_e2e import assert_state, write_state
 
 from components import Strategy
 from components.docker_host import PreflightError
-
-IMAGE = engine.WORKSPACE_IMAGE  # one image that every strategy can run: the switch is the only change
 
 
 def daemon_container(client, name: str, strategy: Strategy):
@@ -28,9 +25,9 @@ def daemon_container(client, name: str, strategy: Strategy):
 def test_switching_between_dind_and_the_sidecar_keeps_images_and_volumes(client, first, second):
     name = f"e2e-switch-{first.value}"
     try:
-        deploy(client, workspace_program(name, strategy=first, image=IMAGE), [name])
+        deploy(client, workspace_program(name, strategy=first), [name])
         write_state(client.containers.get(name))
-        deploy(client, workspace_program(name, strategy=second, image=IMAGE), [name])
+        deploy(client, workspace_program(name, strategy=second), [name])
         workspace = client.containers.get(name)
         assert_state(workspace)
         # One daemon per data root: the old one handed it over and is gone.
@@ -38,7 +35,7 @@ def test_switching_between_dind_and_the_sidecar_keeps_images_and_volumes(client,
         logs = daemon_container(client, name, second).logs().decode(errors="replace")
         print(f"\n[e2e] {first} -> {second}: {[line for line in logs.splitlines() if 'hand' in line]}")
         # ... and back.
-        deploy(client, workspace_program(name, strategy=first, image=IMAGE), [name])
+        deploy(client, workspace_program(name, strategy=first), [name])
         assert_state(client.containers.get(name))
     finally:
         destroy(client, [name])
@@ -56,11 +53,11 @@ def roles(client, name: str) -> set[str]:
 def test_switching_between_rootful_and_rootless_is_refused_before_anything_is_replaced(client, first, second):
     name = f"e2e-switch-owner-{first.value}"
     try:
-        deploy(client, workspace_program(name, strategy=first, image=IMAGE), [name])
+        deploy(client, workspace_program(name, strategy=first), [name])
         before = client.containers.get(name)
         write_state(before)
         with pytest.raises(PreflightError) as refused:
-            deploy(client, workspace_program(name, strategy=second, image=IMAGE), [name])
+            deploy(client, workspace_program(name, strategy=second), [name])
         message = str(refused.value)
         print(f"\n[e2e] {first} -> {second} refused:\n{message}")
         assert "nothing was replaced" in message

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Builds the end-to-end test images locally, with no image registry:
+# Prepares the end-to-end test images. Where a registry answers (tests/e2e/images.py probes it,
+# 5 s; DIW_E2E_IMAGES=local|registry forces the choice), it hands over to pull.sh, which pulls the
+# public images users run. Otherwise it builds stand-ins locally, with no image registry:
 #
 #   diw-test/workspace:latest  Debian bookworm (debootstrap minbase) with
 #                              docker.io, rootlesskit, ... and user coder (1000)
@@ -41,6 +43,14 @@ BUSYBOX_PACKAGE=busybox-static
 T0=$SECONDS
 timing() { printf '[build.sh] %-40s %4ds (total %ds)\n' "$1" "$((SECONDS - $2))" "$((SECONDS - T0))"; }
 log() { echo "[build.sh] $*" >&2; }
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+IMAGES_PY="$HERE/../images.py"
+case "$(python3 "$IMAGES_PY" source)" in
+  registry) exec bash "$HERE/pull.sh" ;;
+  local) ;;
+  *) log "tests/e2e/images.py could not choose an image source"; exit 1 ;;
+esac
 
 [ "$(id -u)" -eq 0 ] || { log "must run as root (debootstrap, chroot)"; exit 1; }
 
@@ -235,5 +245,6 @@ find "$CACHE" -maxdepth 1 -type f \( -name 'workspace-*.tar' -o -name 'busybox-*
   ! -name "*-$KEY.tar" -print -delete | sed 's/^/[build.sh] removed old /' >&2
 
 docker image ls --format '{{.Repository}}:{{.Tag}} {{.ID}} {{.Size}}' | grep '^diw-test/' >&2 || true
+DIW_E2E_CACHE="$CACHE" python3 "$IMAGES_PY" record local build.sh
 echo "[build.sh] busybox image tar: $CACHE/busybox.tar"
 printf '[build.sh] done in %ds\n' "$((SECONDS - T0))"
