@@ -9,7 +9,9 @@
 2. Nested `docker run --rm` latency, a write-heavy nested run (dd with fsync) and a nested
    `docker build` of a small context (`COPY` of a few files, `--no-cache`), each against the
    same command on the host engine.
-3. The program's own cost on big stacks (benchmarks/program_cost.py): the stack program and
+3. Kubernetes pods run on the engine by the pod runner (benchmarks/pod_start.py): pod created to
+   `docker info` in the workspace and to pod Ready, per strategy, against a plain container start.
+4. The program's own cost on big stacks (benchmarks/program_cost.py): the stack program and
    the renderer against the same resources registered literally through the SDK.
 
 Rows are printed by `print_rows`; other benchmark modules return rows of the same shape.
@@ -28,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "e2e")]
 
+import pod_start  # noqa: E402
 import program_cost  # noqa: E402
 import pulumi  # noqa: E402
 
@@ -210,7 +213,7 @@ def main() -> None:
         (300, 2, 1000, 1) if options.quick else (1000, 3, 1000, 2)
     )
     pulumi.log.info = lambda *a, **k: None  # keep the table readable
-    rows = [] if options.program_only else engine_benchmarks(repeat, write_mb)
+    rows = [] if options.program_only else engine_benchmarks(repeat, write_mb) + pod_start.rows(repeat)
     rows += program_cost.program_benchmarks(program_size, program_repeat, render_size, render_repeat)
     print_rows(rows)
 
