@@ -24,7 +24,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,18 +88,7 @@ def baseline_start_s(client, repeat: int) -> float:
     """Plain container of the workspace image: start until an exec succeeds."""
     import engine
 
-    samples = []
-    for _ in range(repeat):
-        container = client.containers.create(engine.WORKSPACE_IMAGE, ["sleep", "infinity"], labels={"diw.e2e": "1"})
-        try:
-            started = time.monotonic()
-            container.start()
-            while engine.exec_run(container, ["true"])[0] != 0:
-                time.sleep(0.05)
-            samples.append(time.monotonic() - started)
-        finally:
-            container.remove(force=True)
-    return statistics.median(samples)
+    return engine.plain_start_seconds(client, repeat)
 
 
 def engine_benchmarks(repeat: int, write_mb: int) -> list[Row]:

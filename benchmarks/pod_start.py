@@ -42,18 +42,7 @@ Row = tuple[str, str, str, str]
 
 def plain_start_s(client, repeat: int) -> float:
     """Baseline: a plain container of the workspace image, start until an exec in it succeeds."""
-    samples = []
-    for _ in range(repeat):
-        container = client.containers.create(engine.WORKSPACE_IMAGE, ["sleep", "infinity"], labels={"diw.e2e": "1"})
-        try:
-            started = time.monotonic()
-            container.start()
-            while engine.exec_run(container, ["true"])[0] != 0:
-                time.sleep(0.05)
-            samples.append(time.monotonic() - started)
-        finally:
-            container.remove(force=True)
-    return statistics.median(samples)
+    return engine.plain_start_seconds(client, repeat)
 
 
 def _program(name: str, strategy: Strategy):

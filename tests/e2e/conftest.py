@@ -51,3 +51,17 @@ def client():
             f"{sorted(engine.privileged_equivalent_host_config_kwargs(docker_client))} + unmasked system paths"
         )
     return docker_client
+
+
+@pytest.fixture(scope="module")
+def v2_image(client):
+    """A second workspace image (a different image id), built locally from the first, as deploy.V2_IMAGE."""
+    import io
+
+    from deploy import IMAGE_MAP, V2_IMAGE
+
+    dockerfile = f"FROM {engine.WORKSPACE_IMAGE}\nLABEL diw.e2e.variant=v2\n"
+    image, _ = client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag="diw-test/workspace:v2", rm=True)
+    IMAGE_MAP[V2_IMAGE] = "diw-test/workspace:v2"
+    yield image
+    IMAGE_MAP.pop(V2_IMAGE, None)

@@ -47,6 +47,10 @@ E2E_LABEL = "diw.e2e"
 IMAGE_MAP = engine.SELECTION.stand_ins()
 
 
+V2_IMAGE = "codercom/enterprise-base:v2"
+"""A second workspace image (the `v2_image` fixture builds it and maps it in IMAGE_MAP): an image change."""
+
+
 class UnsupportedInput(AssertionError):
     """The components used a field this harness cannot reproduce on the engine."""
 

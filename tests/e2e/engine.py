@@ -368,3 +368,22 @@ def remove_labelled(c: docker.DockerClient, label: str = "diw.e2e") -> None:
             vol.remove(force=True)
         except docker.errors.APIError:
             pass
+
+
+def plain_start_seconds(c: docker.DockerClient, repeat: int) -> float:
+    """The benchmarks' baseline: a plain container of the workspace image, from start until an exec in it works
+    (median of `repeat`)."""
+    import statistics
+
+    samples = []
+    for _ in range(repeat):
+        container = c.containers.create(WORKSPACE_IMAGE, ["sleep", "infinity"], labels={"diw.e2e": "1"})
+        try:
+            started = time.monotonic()
+            container.start()
+            while exec_run(container, ["true"])[0] != 0:
+                time.sleep(0.05)
+            samples.append(time.monotonic() - started)
+        finally:
+            container.remove(force=True)
+    return statistics.median(samples)

@@ -14,6 +14,7 @@ import uuid
 
 import engine
 import pytest
+from deploy import V2_IMAGE
 from pod_runner import IMAGE_MAP, PVC_LABEL, Kube, Pod, PodFailed, UnsupportedField
 from test_docker_host_e2e import NO_SYSBOX, in_workspace, put_file
 
@@ -214,16 +215,6 @@ def test_dind_sidecar_as_a_plain_second_container_for_older_clusters(kube):
 
 # --- nothing lost ----------------------------------------------------------------------------------------------------
 
-V2_IMAGE = "codercom/enterprise-base:v2"
-
-
-@pytest.fixture(scope="module")
-def v2_image(client):
-    dockerfile = f"FROM {engine.WORKSPACE_IMAGE}\nLABEL diw.e2e.variant=v2\n"
-    image, _ = client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag="diw-test/workspace:v2", rm=True)
-    IMAGE_MAP[V2_IMAGE] = "diw-test/workspace:v2"
-    yield image
-    IMAGE_MAP.pop(V2_IMAGE, None)
 
 
 def write_state(pod: Pod) -> None:

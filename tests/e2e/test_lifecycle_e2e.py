@@ -4,24 +4,10 @@ import time
 
 import engine
 import pytest
-from deploy import IMAGE_MAP, deploy, destroy
+from deploy import V2_IMAGE, deploy, destroy
 from test_docker_host_e2e import in_workspace, load_nested_image, workspace_program
 
 from components import Strategy
-
-V2_IMAGE = "codercom/enterprise-base:v2"
-
-
-@pytest.fixture(scope="module")
-def v2_image(client):
-    """A second workspace image (a different image id), built locally from the first."""
-    import io
-
-    dockerfile = f"FROM {engine.WORKSPACE_IMAGE}\nLABEL diw.e2e.variant=v2\n"
-    image, _ = client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag="diw-test/workspace:v2", rm=True)
-    IMAGE_MAP[V2_IMAGE] = "diw-test/workspace:v2"
-    yield image
-    IMAGE_MAP.pop(V2_IMAGE, None)
 
 
 def write_state(workspace):
