@@ -132,6 +132,7 @@ class DockerHostWorkspace(pulumi.ComponentResource):
         launches = {spec.role: launch_for(spec, resolved.workload, resolved.daemon) for spec in plan.containers}
         # Every image is checked before any container is created or replaced.
         images: dict[str, pulumi.Output[str]] = {}
+        previous: list[pulumi.Resource] = []
         for spec in plan.containers:
             physical = name if spec.role == WORKSPACE else f"{name}-{spec.role}"
             image_key = "image" if spec.role == WORKSPACE else f"{spec.role}-image"
@@ -141,7 +142,12 @@ class DockerHostWorkspace(pulumi.ComponentResource):
                 keep_locally=True,  # other workspaces may use the same image
                 opts=pulumi.ResourceOptions(parent=self),
             )
-            images[spec.role] = self._preflight(physical, spec, launches[spec.role], image, volumes, labels)
+            images[spec.role], check = self._preflight(
+                physical, spec, launches[spec.role], image, volumes, labels, previous
+            )
+            # One after the other: the first mount of a fresh volume copies the image's files into it, and two
+            # containers doing that at once race (Docker: "mkdir ...: file exists").
+            previous = [check] if check is not None else previous
         checked = pulumi.Output.all(*images.values())
         # Sidecars first: the workspace joins the daemon's network namespace.
         for spec in sorted(plan.containers, key=lambda c: c.joins_network_of is not None):
@@ -218,12 +224,13 @@ class DockerHostWorkspace(pulumi.ComponentResource):
         image: docker.RemoteImage,
         volumes: dict[str, docker.Volume],
         labels: dict[str, str],
-    ) -> pulumi.Output[str]:
+        after: list[pulumi.Resource],
+    ) -> tuple[pulumi.Output[str], Optional[docker.Container]]:
         """A short-lived container that runs `start-docker.sh --check` with the container's image, user,
         groups and volumes; the image id, once the check passed. A failed check fails `pulumi up` with
         what is missing, before the container it guards is created or replaced."""
         if not launch.uses_start_script_file:
-            return image.image_id  # Envbuilder: the image is built at start; the inlined script checks it then
+            return image.image_id, None  # Envbuilder: the image is built at start; the inlined script checks it then
         check = docker.Container(
             f"{physical}-preflight",
             name=f"{physical}-preflight",
@@ -243,7 +250,7 @@ class DockerHostWorkspace(pulumi.ComponentResource):
                 docker.ContainerLabelArgs(label=k, value=v)
                 for k, v in {**labels, f"{LABEL_PREFIX}.role": f"{spec.role}-preflight"}.items()
             ],
-            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True, depends_on=after),
         )
         role = spec.role
         workspace = physical.removesuffix(f"-{spec.role}") if spec.role != WORKSPACE else physical
@@ -258,7 +265,7 @@ class DockerHostWorkspace(pulumi.ComponentResource):
                 )
             return str(image_id)
 
-        return pulumi.Output.all(image.image_id, check.exit_code, check.container_logs).apply(passed)
+        return pulumi.Output.all(image.image_id, check.exit_code, check.container_logs).apply(passed), check
 
     def _container(
         self,

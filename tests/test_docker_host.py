@@ -98,6 +98,10 @@ def test_every_container_waits_for_its_preflight_check(strategy):
             assert check.inputs.get(key) == container.inputs.get(key), key
         assert env_of(check)["DIW_DOCKERD_MODE"] == env_of(container)["DIW_DOCKERD_MODE"]
         assert set(checks) <= {urn.rsplit("::", 1)[1] for urn in container.dependencies}
+    # The checks run one after the other: two first mounts of a fresh volume at once race in Docker.
+    ordered = list(checks.values())
+    for earlier, later in zip(ordered, ordered[1:]):
+        assert earlier.urn in later.dependencies
 
 
 def test_a_failed_preflight_check_fails_the_run_naming_what_is_missing_and_creates_nothing():
