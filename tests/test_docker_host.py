@@ -1,6 +1,7 @@
 """DockerHostWorkspace under mocks: the resources and their decisive inputs, per strategy."""
 
 import base64
+import itertools
 
 import pytest
 from harness import RecordingMocks, is_secret, plaintext_strings, record, run, unwrap_secrets
@@ -100,7 +101,7 @@ def test_every_container_waits_for_its_preflight_check(strategy):
         assert set(checks) <= {urn.rsplit("::", 1)[1] for urn in container.dependencies}
     # The checks run one after the other: two first mounts of a fresh volume at once race in Docker.
     ordered = list(checks.values())
-    for earlier, later in zip(ordered, ordered[1:]):
+    for earlier, later in itertools.pairwise(ordered):
         assert earlier.urn in later.dependencies
 
 
