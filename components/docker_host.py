@@ -143,7 +143,7 @@ class DockerHostWorkspace(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
             images[spec.role], check = self._preflight(
-                physical, spec, launches[spec.role], image, volumes, labels, previous
+                name, physical, spec, launches[spec.role], image, volumes, labels, previous
             )
             # One after the other: the first mount of a fresh volume copies the image's files into it, and two
             # containers doing that at once race (Docker: "mkdir ...: file exists").
@@ -218,6 +218,7 @@ class DockerHostWorkspace(pulumi.ComponentResource):
 
     def _preflight(
         self,
+        workspace: str,
         physical: str,
         spec: ContainerSpec,
         launch: Launch,
@@ -253,7 +254,6 @@ class DockerHostWorkspace(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True, depends_on=after),
         )
         role = spec.role
-        workspace = physical.removesuffix(f"-{spec.role}") if spec.role != WORKSPACE else physical
         volume_names = ", ".join(f"{workspace}-{m.volume} at {m.path}" for m in spec.mounts)
 
         def passed(values: list[object]) -> str:
