@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from .strategies.spec import ContainerSpec, WorkspacePlan
+from .strategies.spec import ContainerSpec, WorkspacePlan, all_containers
 
 
 class SecurityLevel(str, Enum):
@@ -36,8 +36,32 @@ def container_security_level(spec: ContainerSpec) -> SecurityLevel:
 
 
 def security_level(plan: WorkspacePlan) -> SecurityLevel:
-    """The weakest container decides: a pod is as safe as its most privileged member."""
-    return min((container_security_level(c) for c in plan.containers), key=LEVEL_ORDER.index)
+    """The weakest container decides: a pod is as safe as its most privileged member. A nested container
+    (envbox's inner one) counts as a member too, and so does the container that holds it: an escape from
+    the nested one lands in the outer one."""
+    return min((container_security_level(c) for c in all_containers(plan)), key=LEVEL_ORDER.index)
+
+
+def security_reason(plan: WorkspacePlan) -> str:
+    """Why the plan has its level, in words a refusal or a report can use."""
+    level = security_level(plan)
+    for spec in plan.containers:
+        if spec.nested is not None and container_security_level(spec) == level:
+            inner = spec.nested.spec
+            return (
+                f"the outer container: {_REASONS[level]}; the workload runs in a nested, unprivileged "
+                f"{inner.runtime} container (rated {container_security_level(inner).value} on its own), "
+                "but one escape from that lands in the outer container"
+            )
+    return _REASONS[level]
+
+
+_REASONS = {
+    SecurityLevel.NONE: "the workspace controls the host's Docker daemon, so it is root on the host",
+    SecurityLevel.LOW: "a privileged container runs as root, so escaping to the host is easy",
+    SecurityLevel.MEDIUM: "a privileged container, but the daemon and the workload run as an unprivileged user",
+    SecurityLevel.HIGH: "no privileged container and no host socket",
+}
 
 
 class PodSecurityLevel(str, Enum):
@@ -53,7 +77,8 @@ class PodSecurityLevel(str, Enum):
 
 def pod_security_level(plan: WorkspacePlan) -> PodSecurityLevel:
     """The least Pod Security Standard that admits every container of the plan."""
-    if any(c.privileged or c.host_sockets for c in plan.containers):
+    # Baseline also forbids every hostPath volume, read-only ones included.
+    if any(c.privileged or c.host_sockets or c.host_paths for c in plan.containers):
         return PodSecurityLevel.PRIVILEGED
     # Restricted forbids running as root; sysbox's "root" is namespaced but still uid 0 in the spec.
     if any(c.runs_as_root for c in plan.containers):

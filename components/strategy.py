@@ -16,6 +16,9 @@ class Strategy(str, Enum):
     """dockerd runs under rootlesskit as uid 1000 (the container is still privileged)."""
     SYSBOX = "sysbox"
     """The sysbox-runc runtime runs the workspace as a system container, unprivileged."""
+    ENVBOX = "envbox"
+    """A privileged outer container (Coder's envbox) runs its own Sysbox and dockerd, and the workspace
+    as an unprivileged Sysbox container inside it: Sysbox isolation where the host has no Sysbox."""
 
     def __str__(self) -> str:  # so f-strings and error messages print "dind", not "Strategy.DIND"
         return self.value

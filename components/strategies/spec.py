@@ -23,6 +23,8 @@ DEFAULT_DIND_IMAGE = "docker:27.5.1-dind"
 """Pinned daemon image for the `dind-sidecar` strategy."""
 
 DEFAULT_SYSBOX_RUNTIME = "sysbox-runc"
+DEFAULT_ENVBOX_IMAGE = "ghcr.io/coder/envbox:0.6.7"
+"""Pinned envbox image: coder/envbox's release workflow pushes `ghcr.io/coder/envbox:<version>` for each git tag."""
 HOST_DOCKER_SOCKET = "/var/run/docker.sock"
 
 
@@ -45,6 +47,15 @@ class StrategyOptions:
     daemon_socket_gid: int = ROOTLESS_UID
     """GID the inner daemon gives its socket (`dockerd --group`), so uid 1000 can use it."""
     runtime: str = DEFAULT_SYSBOX_RUNTIME
+    # envbox (see the envbox block below)
+    envbox_image: str = DEFAULT_ENVBOX_IMAGE
+    """envbox: image of the outer container."""
+    inner_username: str = "coder"
+    """envbox: the inner image's user (CODER_INNER_USERNAME) that owns the home and runs the workload."""
+    add_fuse: bool = False
+    """envbox: give the inner container /dev/fuse (CODER_ADD_FUSE)."""
+    add_tun: bool = False
+    """envbox: give the inner container /dev/net/tun (CODER_ADD_TUN)."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +101,59 @@ class DaemonSpec:
         return f"unix://{self.socket}"
 
 
+# --- envbox: a container that runs the workload in a nested container, and read-only host paths ----------
+# Kept in one block (with the envbox fields of StrategyOptions and ContainerSpec above) so that it merges
+# cleanly with other vocabulary additions.
+
+
+@dataclass(frozen=True)
+class HostPathMount:
+    """A host (node) directory mounted into the container, always read-only: this vocabulary cannot say
+    "writable host path", so no plan can ask for one."""
+
+    host_path: str
+    path: str
+
+
+@dataclass(frozen=True)
+class NestedContainer:
+    """The container the workload really runs in, created at start by the container that holds this
+    (envbox's outer container, with its own dockerd and Sysbox), not by an adapter. The levels count
+    both: the outer one as it is (e.g. privileged), this one by its own spec."""
+
+    spec: ContainerSpec
+    """How it runs (runtime, user namespace, its own daemon, its env); its mounts name the same volumes as
+    the outer container's, at the paths seen inside it."""
+    program: tuple[str, ...]
+    """The outer container's command: the program that starts the outer daemon and creates this container."""
+    ready_command: tuple[str, ...]
+    """Run in the outer container: succeeds once this container runs and its own daemon answers."""
+    outer_daemon: DaemonSpec
+    """The outer container's own dockerd, which runs this container (its data root on its own volume)."""
+    limits_env: tuple[tuple[str, Literal["cpu", "memory"]], ...] = ()
+    """Env of the outer container that the target fills from the outer container's own CPU / memory limits,
+    so the nested container gets the same (Kubernetes: the Downward API's resourceFieldRef)."""
+
+
+def workload_container(plan: WorkspacePlan) -> ContainerSpec:
+    """The container the workload and its Docker run in: the workspace's, or the one it nests."""
+    workspace = plan.workspace
+    return workspace.nested.spec if workspace.nested is not None else workspace
+
+
+def all_containers(plan: WorkspacePlan) -> tuple[ContainerSpec, ...]:
+    """Every container the plan makes run, the nested ones included (what the levels judge)."""
+    found: list[ContainerSpec] = []
+    for spec in plan.containers:
+        found.append(spec)
+        if spec.nested is not None:
+            found.append(spec.nested.spec)
+    return tuple(found)
+
+
+# --- end of the envbox block -------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class ContainerSpec:
     role: Role
@@ -112,6 +176,11 @@ class ContainerSpec:
     nested_ports_on_localhost: bool = True
     """Ports published by nested containers answer on this container's 127.0.0.1. False when the daemon
     is the host's (dood): they land on the host, and the adapter tells the workspace where that is."""
+    # envbox (see the envbox block below)
+    host_paths: tuple[HostPathMount, ...] = ()
+    """Host (node) directories mounted read-only."""
+    nested: NestedContainer | None = None
+    """The workload does not run in this container but in one this container creates at start (envbox)."""
 
     @property
     def runs_as_root(self) -> bool:
