@@ -352,3 +352,33 @@ def test_on_cgroup_v2_it_moves_its_processes_to_a_child_and_delegates_every_cont
     result = start(fake, "true", DIW_CGROUP_ROOT=str(root), DIW_CGROUP_SELF=str(fake / "self-cgroup"))
     assert result.returncode == 0, result.stderr
     assert (root / "cgroup.subtree_control").read_text() == ""
+
+
+@needs_root
+def test_envbox_bootstrap_read_from_stdin_starts_the_daemon_then_the_workload(fake):
+    """envbox runs CODER_BOOTSTRAP_SCRIPT in the inner container as `/bin/sh -s` with the script on stdin
+    (cli/docker.go): the inlined start script (a here-document) must survive being read that way."""
+    from components.strategies import plan
+    from components.strategies.spec import workload_container
+    from components.workload import _INLINE_SCRIPT, DaemonSettings, envbuilder_init_script, start_env
+
+    inner = workload_container(plan("envbox"))
+    knobs = {**start_env(inner, DaemonSettings(mtu=1460)), **inner.env_dict}
+    assert knobs["DIW_DOCKERD_MODE"] == "rootful" and knobs["DOCKER_HOST"] == "unix:///var/run/docker.sock"
+    # Pointed into the sandbox: the real paths are the inner container's.
+    knobs.update(DOCKER_HOST=f"unix://{fake}/run/docker.sock", DIW_DOCKERD_DATA_ROOT=str(fake / "data"))
+    workload = 'test -e "$FAKE_DIR/ready" && echo "workload-ran-after-ready as $DOCKER_HOST"'
+    script = envbuilder_init_script(knobs, workload)
+    script = script.replace(_INLINE_SCRIPT, str(fake / "inline-start-docker.sh"))
+    env = {
+        "PATH": f"{fake / 'bin'}:/usr/bin:/bin",
+        "HOME": str(fake),
+        "FAKE_DIR": str(fake),
+        "FAKE_READY_AFTER": "1",
+        "DIW_DOCKERD_LOG": str(fake / "dockerd.log"),
+        "DIW_DOCKERD_MTU_FROM": "lo",
+    }
+    result = subprocess.run(["/bin/sh", "-s"], input=script, env=env, capture_output=True, text=True, timeout=20)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"workload-ran-after-ready as unix://{fake}/run/docker.sock"
+    assert "--mtu=1460" in dockerd_args(fake) and "--group=1000" in dockerd_args(fake)
