@@ -382,3 +382,30 @@ def test_envbox_bootstrap_read_from_stdin_starts_the_daemon_then_the_workload(fa
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"workload-ran-after-ready as unix://{fake}/run/docker.sock"
     assert "--mtu=1460" in dockerd_args(fake) and "--group=1000" in dockerd_args(fake)
+
+
+def test_envbox_entrypoint_hands_the_token_file_to_envbox_s_env(tmp_path):
+    """envbox reads CODER_AGENT_TOKEN from its env only; a Docker host keeps the token in a file."""
+    from components.workload import ENVBOX_TOKEN_FROM_FILE
+
+    token_file = tmp_path / "token"
+    token_file.write_text("tok-from-file")
+
+    def envbox_sees(**env: str) -> str:
+        command = [
+            "/bin/sh",
+            "-c",
+            ENVBOX_TOKEN_FROM_FILE,
+            "envbox",
+            "/bin/sh",
+            "-c",
+            'echo "${CODER_AGENT_TOKEN-unset}"',
+        ]
+        result = subprocess.run(
+            command, env={"PATH": "/usr/bin:/bin", **env}, capture_output=True, text=True, check=True
+        )
+        return result.stdout.strip()
+
+    assert envbox_sees(CODER_AGENT_TOKEN_FILE=str(token_file)) == "tok-from-file"
+    assert envbox_sees(CODER_AGENT_TOKEN="from-secret-ref", CODER_AGENT_TOKEN_FILE=str(token_file)) == "from-secret-ref"
+    assert envbox_sees() == "unset"  # no agent: nothing set, envbox still runs

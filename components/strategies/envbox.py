@@ -113,6 +113,7 @@ def plan(options: StrategyOptions) -> WorkspacePlan:
             home_mount,
         ),
         host_paths=tuple(HostPathMount(path, path) for path in HOST_PATHS),
+        host_cgroup_namespace=True,  # envbox's README, troubleshooting: "cgroup.procs: operation not supported"
         env=(
             ("CODER_INNER_USERNAME", options.inner_username),
             ("CODER_MOUNTS", f"{home_mount.path}:{home_mount.path}"),

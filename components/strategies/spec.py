@@ -181,6 +181,9 @@ class ContainerSpec:
     """Host (node) directories mounted read-only."""
     nested: NestedContainer | None = None
     """The workload does not run in this container but in one this container creates at start (envbox)."""
+    host_cgroup_namespace: bool = False
+    """Run in the host's cgroup namespace where the target has a choice (Docker: `--cgroupns=host`; its default
+    on cgroup v2 is private, under which envbox cannot move the nested container's processes)."""
 
     @property
     def runs_as_root(self) -> bool:
