@@ -15,7 +15,7 @@ import pulumi
 from typing_extensions import NotRequired
 
 from .fields import NON_EMPTY, SECRET, Between, Default, Matches
-from .strategies.spec import DEFAULT_DIND_IMAGE, DEFAULT_HOME_PATH, DEFAULT_SYSBOX_RUNTIME, ROOTLESS_UID
+from .strategies.spec import DEFAULT_DIND_IMAGE, DEFAULT_ENVBOX_IMAGE, DEFAULT_HOME_PATH, DEFAULT_SYSBOX_RUNTIME, ROOTLESS_UID
 from .strategy import Strategy
 from .workload import DEFAULT_ENVBUILDER_IMAGE, DEFAULT_READY_TIMEOUT
 
@@ -97,12 +97,20 @@ class WorkspaceArgs(TypedDict):
     """Seconds to wait for `docker info` before the workspace fails."""
     runtime: NotRequired[Annotated[str, NON_EMPTY, Default(DEFAULT_SYSBOX_RUNTIME)]]
     """`sysbox` only: the runtime (RuntimeClass on Kubernetes) name."""
+    envbox_image: NotRequired[Annotated[str, NON_EMPTY, Default(DEFAULT_ENVBOX_IMAGE)]]
+    """`envbox` only: image of the privileged outer container (pinned)."""
+    envbox_inner_username: NotRequired[Annotated[str, NON_EMPTY, Default("coder")]]
+    """`envbox` only: the workspace image's user (CODER_INNER_USERNAME); it owns the home and runs the workload."""
+    envbox_add_fuse: NotRequired[Annotated[bool, Default(False)]]
+    """`envbox` only: give the workspace's container /dev/fuse (CODER_ADD_FUSE)."""
+    envbox_add_tun: NotRequired[Annotated[bool, Default(False)]]
+    """`envbox` only: give the workspace's container /dev/net/tun (CODER_ADD_TUN)."""
     envbuilder: NotRequired[EnvbuilderArgs]
     """Build the image with Envbuilder; the daemon start is wrapped into its init script."""
     coder_agent: NotRequired[CoderAgentArgs]
     """Run a Coder agent as the workload."""
     allow_insecure: NotRequired[Annotated[bool, Default(False)]]
-    """Acknowledge a strategy rated `none` or `low` (dood, dind, dind-sidecar); without it they are refused."""
+    """Acknowledge a strategy rated `none` or `low` (dood, dind, dind-sidecar, envbox); without it they are refused."""
 
 
 class DockerHostWorkspaceArgs(WorkspaceArgs):
