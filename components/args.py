@@ -15,7 +15,13 @@ import pulumi
 from typing_extensions import NotRequired
 
 from .fields import NON_EMPTY, SECRET, Between, Default, Matches
-from .strategies.spec import DEFAULT_DIND_IMAGE, DEFAULT_ENVBOX_IMAGE, DEFAULT_HOME_PATH, DEFAULT_SYSBOX_RUNTIME, ROOTLESS_UID
+from .strategies.spec import (
+    DEFAULT_DIND_IMAGE,
+    DEFAULT_ENVBOX_IMAGE,
+    DEFAULT_HOME_PATH,
+    DEFAULT_SYSBOX_RUNTIME,
+    ROOTLESS_UID,
+)
 from .strategy import Strategy
 from .workload import DEFAULT_ENVBUILDER_IMAGE, DEFAULT_READY_TIMEOUT
 

@@ -60,7 +60,8 @@ def refuse_insecure(name: str, workspace_plan: WorkspacePlan, options: StrategyO
     raise FieldError(
         ("allow_insecure",),
         f"workspace {name!r} uses strategy {workspace_plan.strategy.value}, security level {level.value} "
-        f"({security_reason(workspace_plan)}); acknowledge it with allow_insecure: true, or use a safer strategy: {safer}",
+        f"({security_reason(workspace_plan)}); acknowledge it with allow_insecure: true, "
+        f"or use a safer strategy: {safer}",
     )
 
 
