@@ -23,7 +23,7 @@ from components.workload import start_script
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
 STACKS = ("dev", "k8s")
-PRIVILEGED_STRATEGIES = {"dind", "dind-sidecar", "dind-rootless"}
+PRIVILEGED_STRATEGIES = {"dind", "dind-sidecar", "dind-rootless", "envbox"}
 
 
 def regenerate_command(stack: str) -> str:
