@@ -92,6 +92,11 @@ DIND_ROOTLESS_DATA_ROOT = "/home/rootless/.local/share/docker"
 _DOCKERD_BINARIES = ("dockerd", "dockerd-rootless.sh", "dockerd-entrypoint.sh")
 
 DEFAULT_DAEMON_IMAGES = ["docker:*dind*", "*/docker:*dind*"]
+ENVBOX_PROGRAM = ("envbox", "docker")
+"""Coder's envbox (`/envbox docker`): it runs its own dockerd, and the workspace's dockerd in the nested container."""
+ENVBOX_DATA_ROOTS = ("/var/lib/docker", "/var/lib/coder/docker")
+"""envbox's own dockerd's data root, and where envbox keeps the nested container's /var/lib/docker (fixed in
+coder/envbox cli/docker.go)."""
 DEFAULT_SYSBOX_RUNTIMES = ["*sysbox*"]
 DEFAULT_SENSITIVE_NAME = re.compile(
     r"TOKEN|PASSWORD|PASSWD|SECRET|CREDENTIAL|DOCKER_?CONFIG|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY", re.IGNORECASE
@@ -299,6 +304,20 @@ def daemon_data_root(env: dict[str, Any], image: Any, argv: list[Any], daemon_im
     return None
 
 
+def runs_envbox(argv: list[Any]) -> bool:
+    """`/envbox docker` anywhere in the container's entrypoint and command (after a wrapper's `exec "$@"`, too)."""
+    words = [posixpath.basename(a) if isinstance(a, str) else a for a in argv]
+    return any(tuple(words[i : i + 2]) == ENVBOX_PROGRAM for i in range(len(words) - 1))
+
+
+def data_roots(env: dict[str, Any], image: Any, argv: list[Any], daemon_images: list[str]) -> list[str]:
+    """Every data root a container's daemons use: envbox runs two (its own and the nested workspace's)."""
+    if runs_envbox(argv):
+        return list(ENVBOX_DATA_ROOTS)
+    data_root = daemon_data_root(env, image, argv, daemon_images)
+    return [] if data_root is None else [data_root]
+
+
 def _at_data_root(mount_path: Any, data_root: str) -> bool:
     path = _norm(mount_path)
     if path is None:
@@ -404,20 +423,18 @@ def daemon_data_root_on_volume(args: ResourceValidationArgs, report_violation: R
         props = plain(args.props)
         argv = [*_list(props.get("entrypoints")), *_list(props.get("command"))]
         env = with_init_script_knobs(docker_env(props))
-        data_root = daemon_data_root(env, props.get("image"), argv, daemon_images)
-        if data_root is None:
-            return
-        mounted = any(
-            _dict(m).get("type") == "volume" and _at_data_root(_dict(m).get("target"), data_root)
-            for m in _list(props.get("mounts"))
-        ) or any(
-            isinstance(_dict(v).get("volumeName"), str) and _at_data_root(_dict(v).get("containerPath"), data_root)
-            for v in _list(props.get("volumes"))
-        )
-        if not mounted:
-            report_violation(
-                f"container {args.name!r} runs dockerd but has no volume mount at {data_root}: {hint}", None
+        for data_root in data_roots(env, props.get("image"), argv, daemon_images):
+            mounted = any(
+                _dict(m).get("type") == "volume" and _at_data_root(_dict(m).get("target"), data_root)
+                for m in _list(props.get("mounts"))
+            ) or any(
+                isinstance(_dict(v).get("volumeName"), str) and _at_data_root(_dict(v).get("containerPath"), data_root)
+                for v in _list(props.get("volumes"))
             )
+            if not mounted:
+                report_violation(
+                    f"container {args.name!r} runs dockerd but has no volume mount at {data_root}: {hint}", None
+                )
         return
     spec = pod_spec(args)
     if spec is None:
@@ -431,16 +448,15 @@ def daemon_data_root_on_volume(args: ResourceValidationArgs, report_violation: R
     for label, container in pod_containers(spec):
         argv = [*_list(container.get("command")), *_list(container.get("args"))]
         env = with_init_script_knobs(kubernetes_env(container))
-        data_root = daemon_data_root(env, container.get("image"), argv, daemon_images)
-        if data_root is None:
-            continue
-        if not any(
-            _at_data_root(_dict(m).get("mountPath"), data_root) and _dict(m).get("name") in claims
-            for m in _list(container.get("volumeMounts"))
-        ):
-            report_violation(
-                f"{args.name!r} {label} runs dockerd but mounts no persistentVolumeClaim at {data_root}: {hint}", None
-            )
+        for data_root in data_roots(env, container.get("image"), argv, daemon_images):
+            if not any(
+                _at_data_root(_dict(m).get("mountPath"), data_root) and _dict(m).get("name") in claims
+                for m in _list(container.get("volumeMounts"))
+            ):
+                report_violation(
+                    f"{args.name!r} {label} runs dockerd but mounts no persistentVolumeClaim at {data_root}: {hint}",
+                    None,
+                )
 
 
 def is_sensitive_name(name: str, config: Mapping[str, Any]) -> bool:
