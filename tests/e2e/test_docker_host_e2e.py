@@ -24,7 +24,8 @@ def envbox_missing(client) -> list[str]:
     missing = []
     error = engine.privileged_error(client)
     if error is not None:
-        missing.append(f"envbox needs a --privileged container, which this engine refuses ({error.strip()[:120]})")
+        why = "unable to apply caps" if engine._CAPS_ERROR.search(error) else error.strip()[-160:]
+        missing.append(f"envbox needs a --privileged container, which this engine refuses ({why})")
     try:
         client.images.get(DEFAULT_ENVBOX_IMAGE)
     except docker.errors.ImageNotFound:
