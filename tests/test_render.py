@@ -494,3 +494,26 @@ def test_only_secrets_are_hidden_in_the_render_of_every_stack(stack, tmp_path):
             data = yaml.safe_load(text)["stringData"]
             assert set(data) <= {"CODER_AGENT_TOKEN", "ENVBUILDER_DOCKER_CONFIG_BASE64"}, name
             assert set(data.values()) == {render.PLACEHOLDER}, name
+
+
+def test_envbox_on_a_docker_host_renders_a_compose_file_the_spec_accepts(tmp_path):
+    """A test-only stack: the shipped dev stack has no envbox (it needs a privileged-capable host and its image)."""
+    workspace = {"name": "frank", "strategy": "envbox", "allowInsecure": True, "image": "img", "command": ["make"]}
+    config = {"docker-in-workspaces:target": "docker", "docker-in-workspaces:workspaces": [workspace]}
+    out = tmp_path / "out"
+    render.render("test", out, project(tmp_path, config))
+    text = (out / render.COMPOSE_FILE).read_text()
+    service = yaml.safe_load(text)["services"]["frank"]
+    assert service["image"] == "ghcr.io/coder/envbox:0.6.7" and service["privileged"] is True
+    assert service["cgroup"] == "host" and service["command"] == ["/envbox", "docker"]
+    assert {"type": "bind", "source": "/lib/modules", "target": "/lib/modules", "read_only": True} in service["volumes"]
+    assert service["environment"]["CODER_INNER_IMAGE"] == "img"
+    assert service["healthcheck"]["test"] == ["CMD", "docker", "exec", "workspace_cvm", "docker", "info"]
+    checker = Path(sys.executable).with_name("check-jsonschema")
+    result = subprocess.run(
+        [str(checker), "--builtin-schema", "vendor.compose-spec", str(out / render.COMPOSE_FILE)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "| frank |" in (out / render.REPORT_FILE).read_text()
