@@ -100,7 +100,7 @@ def _is_base64_json(text: str) -> bool:
 def validate_name(name: Any, path: Path = ("name",), spelling: Spelling = PYTHON) -> str:
     """A workspace or namespace name: a DNS-1123 label (it becomes container, volume and object names)."""
     if not isinstance(name, str) or not re.fullmatch(DNS1123_LABEL.pattern, name):
-        raise FieldError(path, f"{name!r} is not {DNS1123_LABEL.expected}", spelling)
+        raise FieldError(path, f"must be {DNS1123_LABEL.expected}, got {name!r}", spelling)
     return name
 
 
