@@ -21,7 +21,7 @@ from typing_extensions import NotRequired
 
 from .security import LEVEL_ORDER, SecurityLevel, security_level
 from .strategies import StrategyOptions, WorkspacePlan, plan
-from .strategies.spec import DEFAULT_DIND_IMAGE, DEFAULT_SYSBOX_RUNTIME
+from .strategies.spec import DEFAULT_DIND_IMAGE, DEFAULT_SYSBOX_RUNTIME, DaemonKind
 from .strategy import Strategy
 from .workload import (
     DEFAULT_ENVBUILDER_IMAGE,
@@ -158,7 +158,7 @@ def _as_envbuilder_workspace(workspace_plan: WorkspacePlan) -> WorkspacePlan:
     """Envbuilder rewrites the container's filesystem while it builds, so its container runs
     as root; a plan whose workspace must run as another user cannot use it."""
     workspace = workspace_plan.workspace
-    if workspace.daemon is not None and workspace.daemon.rootless:
+    if workspace.daemon is not None and workspace.daemon.kind == DaemonKind.ROOTLESS:
         raise ValueError(
             "envbuilder: Envbuilder runs as root to build the image, and rootless dockerd must not run as "
             "root; use strategy sysbox or dind with envbuilder, or dind-rootless without it"

@@ -33,6 +33,7 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 from stacks import ROOT, run_stack_file
 
 from components import DockerHostWorkspace, DockerHostWorkspaceArgs, Strategy
+from components.strategies.spec import DaemonKind
 from components.workload import DaemonSettings, envbuilder_init_script, start_env
 from policy import workspace_policies as wp
 
@@ -132,8 +133,10 @@ def test_policy_knows_the_start_script_knobs_the_components_use():
     for strategy in (Strategy.DIND, Strategy.DIND_ROOTLESS, Strategy.SYSBOX):
         spec = plan(strategy).daemon_container
         env = start_env(spec, DaemonSettings())
-        assert env[wp.MODE_ENV] in wp.DAEMON_MODES
+        assert env[wp.MODE_ENV] == spec.daemon.kind.value
         assert env[wp.DATA_ROOT_ENV] == spec.daemon.data_root
+    # The pack cannot import components: a new kind of daemon must be added to its modes too.
+    assert {kind.value for kind in DaemonKind} == set(wp.DAEMON_MODES)
     assert plan(Strategy.DIND).daemon_container.daemon.data_root == wp.ROOTFUL_DATA_ROOT
     assert plan(Strategy.DIND_ROOTLESS).daemon_container.daemon.data_root.endswith(wp.ROOTLESS_DATA_ROOT_SUFFIX)
     from components.strategies.spec import DEFAULT_DIND_IMAGE
