@@ -1,0 +1,51 @@
+"""no-privileged-container: no privileged container (dind, dind-sidecar, dind-rootless), unless allowed."""
+
+from __future__ import annotations
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyConfigSchema,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    Severity,
+)
+
+from .shapes import DOCKER_CONTAINER, EXEMPT, config_of, dig, exempt, plain, pod_containers, pod_spec
+
+
+def no_privileged_container(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    """No privileged container, unless `allowPrivileged` (or the resource is exempt)."""
+    config = config_of(args)
+    if config.get("allowPrivileged") is True or exempt(args, config):
+        return
+    hint = "a privileged container can take over its host; use sysbox, or acknowledge with allowPrivileged"
+    if args.resource_type == DOCKER_CONTAINER:
+        if plain(args.props).get("privileged") is True:
+            report_violation(f"container {args.name!r} is privileged: {hint}", None)
+        return
+    spec = pod_spec(args)
+    if spec is None:
+        return
+    for label, container in pod_containers(spec):
+        if dig(container, "securityContext", "privileged") is True:
+            report_violation(f"{args.name!r} {label} is privileged: {hint}", None)
+
+
+POLICY = ResourceValidationPolicy(
+    name="no-privileged-container",
+    description="No privileged container (dind, dind-sidecar, dind-rootless), unless allowed.",
+    validate=no_privileged_container,
+    enforcement_level=EnforcementLevel.MANDATORY,
+    severity=Severity.HIGH,
+    config_schema=PolicyConfigSchema(
+        {
+            "allowPrivileged": {
+                "type": "boolean",
+                "default": False,
+                "description": "Allow privileged containers (security levels low and medium).",
+            },
+            "exemptResources": EXEMPT,
+        }
+    ),
+)
