@@ -12,18 +12,24 @@ components/kubernetes/ (issue 11). An entry that is no longer over the limit (or
 
 
 def module_sizes() -> dict[str, int]:
-    """Lines of every Python module of the library (recursively) and of the policy pack."""
-    paths = [*sorted((ROOT / "components").rglob("*.py")), *sorted((ROOT / "policy").rglob("*.py"))]
+    """Lines of every Python module of the library (recursively) and of the policy pack (not its venv)."""
+    pack = ROOT / "policy"
+    paths = [
+        *(ROOT / "components").rglob("*.py"),
+        *pack.glob("*.py"),
+        *(pack / "workspace_policies").rglob("*.py"),
+    ]
     return {
         path.relative_to(ROOT).as_posix(): len(path.read_text(encoding="utf-8").splitlines())
-        for path in paths
+        for path in sorted(paths)
         if "__pycache__" not in path.parts
     }
 
 
 def test_no_module_is_over_the_size_limit():
     sizes = module_sizes()
-    assert "components/render.py" in sizes and "policy/__main__.py" in sizes  # the walk found the modules
+    walked = {"components/render.py", "components/strategies/spec.py", "policy/workspace_policies/shapes.py"}
+    assert walked <= set(sizes)  # the walk found the modules, nested ones too
     oversize = {path: lines for path, lines in sizes.items() if lines > MAX_LINES}
     offenders = {path: lines for path, lines in oversize.items() if path not in KNOWN_OVERSIZE}
     assert offenders == {}, f"modules over {MAX_LINES} lines (split them by concern): {offenders}"
