@@ -1,8 +1,8 @@
 """Guardrails for Docker-in-workspaces stacks, as Pulumi policies (pulumi-policy).
 
 One module per policy: its check, a plain function `(args: ResourceValidationArgs, report_violation:
-ReportViolation)`, and right after it `POLICY`, the `ResourceValidationPolicy` with its name, description,
-enforcement level and config schema. The helpers that read resource inputs are in `shapes`. Importing this
+ReportViolation)`, and right after it `POLICY`, its `ResourceValidationPolicy` (name, description, severity,
+enforcement level, config schema) made by `shapes.declare`. What the modules share is in `shapes`. Importing this
 package starts nothing: the `PolicyPack` (which starts the analyzer's gRPC server) is built only in
 `policy/__main__.py`, from POLICIES.
 

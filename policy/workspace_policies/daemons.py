@@ -13,14 +13,7 @@ import re
 import shlex
 from typing import Any, Optional
 
-from pulumi_policy import (
-    EnforcementLevel,
-    PolicyConfigSchema,
-    ReportViolation,
-    ResourceValidationArgs,
-    ResourceValidationPolicy,
-    Severity,
-)
+from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
 
 from .shapes import (
     DOCKER_CONTAINER,
@@ -28,11 +21,13 @@ from .shapes import (
     as_dict,
     as_list,
     config_of,
+    declare,
     dig,
     docker_env,
     exempt,
     kubernetes_env,
     norm,
+    patterns,
     plain,
     pod_containers,
     pod_spec,
@@ -168,21 +163,13 @@ def daemon_data_root_on_volume(args: ResourceValidationArgs, report_violation: R
             )
 
 
-POLICY = ResourceValidationPolicy(
-    name="daemon-data-root-on-volume",
-    description="Every Docker daemon keeps its data root on its own volume (Kubernetes: a PVC).",
-    validate=daemon_data_root_on_volume,
-    enforcement_level=EnforcementLevel.MANDATORY,
-    severity=Severity.MEDIUM,
-    config_schema=PolicyConfigSchema(
-        {
-            "daemonImages": {
-                "type": "array",
-                "items": {"type": "string"},
-                "default": DEFAULT_DAEMON_IMAGES,
-                "description": "Glob patterns of images that run dockerd by default (docker-library's dind).",
-            },
-            "exemptResources": EXEMPT,
-        }
+POLICY = declare(
+    "daemon-data-root-on-volume",
+    "Every Docker daemon keeps its data root on its own volume (Kubernetes: a PVC).",
+    daemon_data_root_on_volume,
+    Severity.MEDIUM,
+    daemonImages=patterns(
+        "Glob patterns of images that run dockerd by default (docker-library's dind).", DEFAULT_DAEMON_IMAGES
     ),
+    exemptResources=EXEMPT,
 )

@@ -7,16 +7,22 @@ import posixpath
 import re
 from typing import Any
 
-from pulumi_policy import (
-    EnforcementLevel,
-    PolicyConfigSchema,
-    ReportViolation,
-    ResourceValidationArgs,
-    ResourceValidationPolicy,
-    Severity,
-)
+from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
 
-from .shapes import DOCKER_CONTAINER, EXEMPT, as_dict, as_list, config_of, dig, exempt, norm, plain, pod_spec
+from .shapes import (
+    DOCKER_CONTAINER,
+    EXEMPT,
+    as_dict,
+    as_list,
+    config_of,
+    declare,
+    dig,
+    exempt,
+    flag,
+    norm,
+    plain,
+    pod_spec,
+)
 
 _SOCKET_DIRECTORIES = re.compile(r"^/(var(/run)?|run(/user(/\d+)?)?)?$")
 """Directories that hold a Docker socket (/var/run/docker.sock, /run/user/<uid>/docker.sock): binding them
@@ -66,20 +72,11 @@ def no_host_docker_socket(args: ResourceValidationArgs, report_violation: Report
             )
 
 
-POLICY = ResourceValidationPolicy(
-    name="no-host-docker-socket",
-    description="No container mounts the host's Docker socket (security level none), unless allowed.",
-    validate=no_host_docker_socket,
-    enforcement_level=EnforcementLevel.MANDATORY,
-    severity=Severity.CRITICAL,
-    config_schema=PolicyConfigSchema(
-        {
-            "allowHostDockerSocket": {
-                "type": "boolean",
-                "default": False,
-                "description": "Allow dood: workspaces that mount the host's Docker socket are root on the host.",
-            },
-            "exemptResources": EXEMPT,
-        }
-    ),
+POLICY = declare(
+    "no-host-docker-socket",
+    "No container mounts the host's Docker socket (security level none), unless allowed.",
+    no_host_docker_socket,
+    Severity.CRITICAL,
+    allowHostDockerSocket=flag("Allow dood: workspaces that mount the host's Docker socket are root on the host."),
+    exemptResources=EXEMPT,
 )

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-from pulumi_policy import (
-    EnforcementLevel,
-    PolicyConfigSchema,
-    ReportViolation,
-    ResourceValidationArgs,
-    ResourceValidationPolicy,
-    Severity,
-)
+from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
 
-from .shapes import DOCKER_CONTAINER, EXEMPT, config_of, dig, exempt, plain, pod_containers, pod_spec
+from .shapes import DOCKER_CONTAINER, EXEMPT, config_of, declare, dig, exempt, flag, plain, pod_containers, pod_spec
 
 
 def no_privileged_container(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
@@ -32,20 +25,11 @@ def no_privileged_container(args: ResourceValidationArgs, report_violation: Repo
             report_violation(f"{args.name!r} {label} is privileged: {hint}", None)
 
 
-POLICY = ResourceValidationPolicy(
-    name="no-privileged-container",
-    description="No privileged container (dind, dind-sidecar, dind-rootless), unless allowed.",
-    validate=no_privileged_container,
-    enforcement_level=EnforcementLevel.MANDATORY,
-    severity=Severity.HIGH,
-    config_schema=PolicyConfigSchema(
-        {
-            "allowPrivileged": {
-                "type": "boolean",
-                "default": False,
-                "description": "Allow privileged containers (security levels low and medium).",
-            },
-            "exemptResources": EXEMPT,
-        }
-    ),
+POLICY = declare(
+    "no-privileged-container",
+    "No privileged container (dind, dind-sidecar, dind-rootless), unless allowed.",
+    no_privileged_container,
+    Severity.HIGH,
+    allowPrivileged=flag("Allow privileged containers (security levels low and medium)."),
+    exemptResources=EXEMPT,
 )

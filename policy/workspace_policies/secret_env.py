@@ -18,17 +18,20 @@ import re
 from collections.abc import Mapping
 from typing import Any, Optional
 
-from pulumi_policy import (
-    EnforcementLevel,
-    PolicyConfigSchema,
-    ReportViolation,
-    ResourceValidationArgs,
-    ResourceValidationPolicy,
-    Secret,
-    Severity,
-)
+from pulumi_policy import EnforcementLevel, ReportViolation, ResourceValidationArgs, Secret, Severity
 
-from .shapes import DOCKER_CONTAINER, as_dict, as_list, config_of, dig, pod_containers, pod_spec, strings
+from .shapes import (
+    DOCKER_CONTAINER,
+    as_dict,
+    as_list,
+    config_of,
+    declare,
+    dig,
+    patterns,
+    pod_containers,
+    pod_spec,
+    strings,
+)
 
 DEFAULT_SENSITIVE_NAME = re.compile(
     r"TOKEN|PASSWORD|PASSWD|SECRET|CREDENTIAL|DOCKER_?CONFIG|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY", re.IGNORECASE
@@ -108,30 +111,14 @@ def secret_env_remediation(args: ResourceValidationArgs) -> Optional[Mapping[str
     return {**{key: raw[key] for key in raw}, "envs": entries}
 
 
-POLICY = ResourceValidationPolicy(
-    name="no-secret-in-plain-env",
-    description=(
-        "Sensitive environment variables (TOKEN, PASSWORD, SECRET, CREDENTIAL, DOCKER_CONFIG, API_KEY, ...) "
-        "come from a Kubernetes Secret; on Docker they are Pulumi secrets."
-    ),
-    validate=no_secret_in_plain_env,
+POLICY = declare(
+    "no-secret-in-plain-env",
+    "Sensitive environment variables (TOKEN, PASSWORD, SECRET, CREDENTIAL, DOCKER_CONFIG, API_KEY, ...) "
+    "come from a Kubernetes Secret; on Docker they are Pulumi secrets.",
+    no_secret_in_plain_env,
+    Severity.HIGH,
     remediate=secret_env_remediation,
     enforcement_level=EnforcementLevel.REMEDIATE,
-    severity=Severity.HIGH,
-    config_schema=PolicyConfigSchema(
-        {
-            "sensitiveNamePatterns": {
-                "type": "array",
-                "items": {"type": "string"},
-                "default": [],
-                "description": "More regular expressions (case-insensitive) for sensitive variable names.",
-            },
-            "allowedNames": {
-                "type": "array",
-                "items": {"type": "string"},
-                "default": [],
-                "description": "Variable names never treated as sensitive.",
-            },
-        }
-    ),
+    sensitiveNamePatterns=patterns("More regular expressions (case-insensitive) for sensitive variable names."),
+    allowedNames=patterns("Variable names never treated as sensitive."),
 )

@@ -1,5 +1,6 @@
-"""Reading resource inputs as the policies need them: plain values (unknowns tolerated), pod specs and their
-containers, env, paths, and each policy's config. Shared by every policy module of the pack."""
+"""What every policy module of the pack shares: `declare` (a check's policy object and config schema), and
+reading resource inputs as the policies need them: plain values (unknowns tolerated), pod specs and their
+containers, env, paths, and each policy's config."""
 
 from __future__ import annotations
 
@@ -8,17 +9,16 @@ import posixpath
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Optional
 
-from pulumi_policy import ResourceValidationArgs, Secret
-from pulumi_policy.proxy import (
-    UNKNOWN_ARCHIVE_VALUE,
-    UNKNOWN_ARRAY_VALUE,
-    UNKNOWN_ASSET_VALUE,
-    UNKNOWN_BOOLEAN_VALUE,
-    UNKNOWN_NUMBER_VALUE,
-    UNKNOWN_OBJECT_VALUE,
-    UNKNOWN_STRING_VALUE,
-    UnknownValueError,
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyConfigSchema,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    Secret,
+    Severity,
+    proxy,
 )
+from pulumi_policy.proxy import UnknownValueError
 
 DOCKER_CONTAINER = "docker:index/container:Container"
 
@@ -36,13 +36,47 @@ _POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
 """Where each Kubernetes workload type keeps its pod spec (server-side-apply `...Patch` types too)."""
 _POD_SPEC_PATHS.update({f"{typ}Patch": path for typ, path in list(_POD_SPEC_PATHS.items())})
 
-EXEMPT = {
-    "type": "array",
-    "items": {"type": "string"},
-    "default": [],
-    "description": "Glob patterns on resource names (e.g. a workspace name) this policy does not apply to.",
-}
+
+# --- declaring a policy -------------------------------------------------------------------------------------------
+
+
+def flag(description: str) -> dict[str, Any]:
+    """A boolean config property, default false."""
+    return {"type": "boolean", "default": False, "description": description}
+
+
+def patterns(description: str, default: Optional[list[str]] = None) -> dict[str, Any]:
+    """A config property that is a list of strings (glob patterns, regular expressions, names)."""
+    return {"type": "array", "items": {"type": "string"}, "default": list(default or []), "description": description}
+
+
+EXEMPT = patterns("Glob patterns on resource names (e.g. a workspace name) this policy does not apply to.")
 """The `exemptResources` entry of a policy's config schema (see `exempt`)."""
+
+
+def declare(
+    name: str,
+    description: str,
+    validate: Any,
+    severity: Severity,
+    *,
+    remediate: Any = None,
+    enforcement_level: EnforcementLevel = EnforcementLevel.MANDATORY,
+    **config: dict[str, Any],
+) -> ResourceValidationPolicy:
+    """The policy object of a check, declared right after it: `config` is its config schema's properties."""
+    return ResourceValidationPolicy(
+        name=name,
+        description=description,
+        validate=validate,
+        remediate=remediate,
+        enforcement_level=enforcement_level,
+        severity=severity,
+        config_schema=PolicyConfigSchema(config),
+    )
+
+
+# --- reading resource inputs --------------------------------------------------------------------------------------
 
 
 class _Unknown:
@@ -53,17 +87,9 @@ class _Unknown:
 
 
 UNKNOWN = _Unknown()
-_UNKNOWN_SENTINELS = frozenset(
-    {
-        UNKNOWN_ARCHIVE_VALUE,
-        UNKNOWN_ARRAY_VALUE,
-        UNKNOWN_ASSET_VALUE,
-        UNKNOWN_BOOLEAN_VALUE,
-        UNKNOWN_NUMBER_VALUE,
-        UNKNOWN_OBJECT_VALUE,
-        UNKNOWN_STRING_VALUE,
-    }
-)
+_UNKNOWN_KINDS = ("ARCHIVE", "ARRAY", "ASSET", "BOOLEAN", "NUMBER", "OBJECT", "STRING")
+_UNKNOWN_SENTINELS = frozenset(getattr(proxy, f"UNKNOWN_{kind}_VALUE") for kind in _UNKNOWN_KINDS)
+"""The strings pulumi-policy puts where the engine does not know a value yet (pulumi_policy.proxy)."""
 
 
 def plain(value: Any) -> Any:

@@ -5,16 +5,9 @@ from __future__ import annotations
 import fnmatch
 from typing import Any
 
-from pulumi_policy import (
-    EnforcementLevel,
-    PolicyConfigSchema,
-    ReportViolation,
-    ResourceValidationArgs,
-    ResourceValidationPolicy,
-    Severity,
-)
+from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
 
-from .shapes import DOCKER_CONTAINER, config_of, dig, plain, pod_containers, pod_spec, strings
+from .shapes import DOCKER_CONTAINER, config_of, declare, dig, patterns, plain, pod_containers, pod_spec, strings
 
 DEFAULT_SYSBOX_RUNTIMES = ["*sysbox*"]
 
@@ -48,20 +41,10 @@ def sysbox_isolation(args: ResourceValidationArgs, report_violation: ReportViola
             report_violation(f"sysbox pod {args.name!r}: {label} is privileged: {hint}", None)
 
 
-POLICY = ResourceValidationPolicy(
-    name="sysbox-isolation",
-    description="Sysbox workloads are neither privileged nor on the host's network, PID or IPC namespace.",
-    validate=sysbox_isolation,
-    enforcement_level=EnforcementLevel.MANDATORY,
-    severity=Severity.HIGH,
-    config_schema=PolicyConfigSchema(
-        {
-            "sysboxRuntimes": {
-                "type": "array",
-                "items": {"type": "string"},
-                "default": DEFAULT_SYSBOX_RUNTIMES,
-                "description": "Glob patterns of runtime / RuntimeClass names that are sysbox.",
-            }
-        }
-    ),
+POLICY = declare(
+    "sysbox-isolation",
+    "Sysbox workloads are neither privileged nor on the host's network, PID or IPC namespace.",
+    sysbox_isolation,
+    Severity.HIGH,
+    sysboxRuntimes=patterns("Glob patterns of runtime / RuntimeClass names that are sysbox.", DEFAULT_SYSBOX_RUNTIMES),
 )
