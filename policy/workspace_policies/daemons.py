@@ -24,7 +24,6 @@ from .shapes import (
     declare,
     dig,
     docker_env,
-    exempt,
     kubernetes_env,
     norm,
     patterns,
@@ -32,6 +31,7 @@ from .shapes import (
     pod_containers,
     pod_spec,
     strings,
+    waived,
 )
 
 # The start script's knobs (components/workload.py start_env; kept in sync by tests/test_policy.py).
@@ -115,10 +115,9 @@ def _at_data_root(mount_path: Any, data_root: str) -> bool:
 
 def daemon_data_root_on_volume(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     """Every container that runs dockerd mounts a volume (Docker) or PVC (Kubernetes) at its data root."""
-    config = config_of(args)
-    if exempt(args, config):
+    if waived(args):
         return
-    daemon_images = strings(config, "daemonImages", DEFAULT_DAEMON_IMAGES)
+    daemon_images = strings(config_of(args), "daemonImages", DEFAULT_DAEMON_IMAGES)
     hint = "without its own volume the inner dockerd falls back to vfs/fuse-overlayfs (overlay-on-overlay fails)"
     if args.resource_type == DOCKER_CONTAINER:
         props = plain(args.props)

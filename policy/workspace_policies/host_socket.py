@@ -14,14 +14,13 @@ from .shapes import (
     EXEMPT,
     as_dict,
     as_list,
-    config_of,
     declare,
     dig,
-    exempt,
     flag,
     norm,
     plain,
     pod_spec,
+    waived,
 )
 
 _SOCKET_DIRECTORIES = re.compile(r"^/(var(/run)?|run(/user(/\d+)?)?)?$")
@@ -39,8 +38,7 @@ def exposes_docker_socket(host_path: Any) -> bool:
 
 def no_host_docker_socket(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     """No bind/hostPath of the host's Docker socket, unless `allowHostDockerSocket` (or the resource is exempt)."""
-    config = config_of(args)
-    if config.get("allowHostDockerSocket") is True or exempt(args, config):
+    if waived(args, "allowHostDockerSocket"):
         return
     hint = "the workspace controls the host's Docker daemon (root on the host); use dind, dind-rootless or sysbox"
     if args.resource_type == DOCKER_CONTAINER:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
 
-from .shapes import DOCKER_CONTAINER, EXEMPT, config_of, declare, dig, exempt, flag, plain, pod_containers, pod_spec
+from .shapes import DOCKER_CONTAINER, EXEMPT, declare, flag, plain, pod_spec, privileged_containers, waived
 
 
 def no_privileged_container(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     """No privileged container, unless `allowPrivileged` (or the resource is exempt)."""
-    config = config_of(args)
-    if config.get("allowPrivileged") is True or exempt(args, config):
+    if waived(args, "allowPrivileged"):
         return
     hint = "a privileged container can take over its host; use sysbox, or acknowledge with allowPrivileged"
     if args.resource_type == DOCKER_CONTAINER:
@@ -20,9 +19,8 @@ def no_privileged_container(args: ResourceValidationArgs, report_violation: Repo
     spec = pod_spec(args)
     if spec is None:
         return
-    for label, container in pod_containers(spec):
-        if dig(container, "securityContext", "privileged") is True:
-            report_violation(f"{args.name!r} {label} is privileged: {hint}", None)
+    for label in privileged_containers(spec):
+        report_violation(f"{args.name!r} {label} is privileged: {hint}", None)
 
 
 POLICY = declare(

@@ -51,7 +51,7 @@ def patterns(description: str, default: Optional[list[str]] = None) -> dict[str,
 
 
 EXEMPT = patterns("Glob patterns on resource names (e.g. a workspace name) this policy does not apply to.")
-"""The `exemptResources` entry of a policy's config schema (see `exempt`)."""
+"""The `exemptResources` entry of a policy's config schema (see `waived`)."""
 
 
 def declare(
@@ -154,8 +154,12 @@ def strings(config: Mapping[str, Any], key: str, default: Optional[list[str]] = 
     return [str(v) for v in value]
 
 
-def exempt(args: ResourceValidationArgs, config: Mapping[str, Any]) -> bool:
-    """`exemptResources`: glob patterns on the resource's name (e.g. the workspace name `erin`)."""
+def waived(args: ResourceValidationArgs, allow_key: Optional[str] = None) -> bool:
+    """The policy's config lets this resource pass: `allow_key` is true, or `exemptResources` (glob patterns on
+    the resource's name, e.g. the workspace name `erin`) matches."""
+    config = config_of(args)
+    if allow_key is not None and config.get(allow_key) is True:
+        return True
     return any(fnmatch.fnmatchcase(args.name, pattern) for pattern in strings(config, "exemptResources"))
 
 
@@ -175,6 +179,11 @@ def pod_containers(spec: dict) -> Iterator[tuple[str, dict]]:
             if isinstance(container, dict):
                 name = container.get("name")
                 yield (f"{field}[{name}]" if isinstance(name, str) else field), container
+
+
+def privileged_containers(spec: dict) -> Iterator[str]:
+    """Labels (see `pod_containers`) of a pod spec's containers that are privileged."""
+    return (label for label, c in pod_containers(spec) if dig(c, "securityContext", "privileged") is True)
 
 
 def docker_env(props: dict) -> dict[str, Any]:
