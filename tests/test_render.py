@@ -18,6 +18,7 @@ from kube import validate_strict, versions
 from stacks import run_program, stack_files, stack_name
 
 from components import render
+from components.documents import Octal, _Dumper, _PureDumper, dump_yaml
 from components.workload import start_script
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,15 +102,15 @@ def test_libyaml_dumper_writes_the_same_bytes_as_the_pure_one():
     non-empty."""
     if not yaml.__with_libyaml__:
         pytest.skip(reason=LIBYAML_ABSENT)
-    assert issubclass(render._Dumper, yaml.CSafeDumper), "libyaml is here but the renderer does not use it"
+    assert issubclass(_Dumper, yaml.CSafeDumper), "libyaml is here but the renderer does not use it"
     assert render._Loader is yaml.CSafeLoader, "libyaml is here but the renderer does not read with it"
     nested = {s: [s, {s: s}] for s in TRICKY_STRINGS if s}
-    documents = {"tricky": {"strings": TRICKY_STRINGS, "mode": render._Octal(0o555), "nested": nested}}
+    documents = {"tricky": {"strings": TRICKY_STRINGS, "mode": Octal(0o555), "nested": nested}}
     for path in sorted(GOLDEN.rglob("*.yaml")):
         documents[path.relative_to(GOLDEN).as_posix()] = yaml.safe_load(path.read_text())
     assert len(documents) > 20
-    libyaml = {name: render.dump_yaml(doc, render._Dumper) for name, doc in documents.items()}
-    pure = {name: render.dump_yaml(doc, render._PureDumper) for name, doc in documents.items()}
+    libyaml = {name: dump_yaml(doc, _Dumper) for name, doc in documents.items()}
+    pure = {name: dump_yaml(doc, _PureDumper) for name, doc in documents.items()}
     assert [name for name in pure if libyaml[name] != pure[name]] == []
     manifest = "k8s/1-manifest/apps_v1-deployment-workspaces-alice.yaml"
     assert libyaml[manifest] == (GOLDEN / manifest).read_text()
