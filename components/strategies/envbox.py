@@ -26,6 +26,7 @@ from .spec import (
     HOST_DOCKER_SOCKET,
     WORKSPACE,
     ContainerSpec,
+    DaemonKind,
     DaemonSpec,
     HostPathMount,
     NestedContainer,
@@ -83,7 +84,7 @@ def plan(options: StrategyOptions) -> WorkspacePlan:
     outer_data = VolumeSpec("envbox", "envbox's own dockerd: the pulled workspace image and the inner container")
     sysbox = VolumeSpec("sysbox", "Sysbox's state in the outer container", persistent=False)
     daemon = DaemonSpec(
-        rootless=False,
+        kind=DaemonKind.ROOTFUL,
         socket=HOST_DOCKER_SOCKET,
         data_root="/var/lib/docker",  # inside the inner container: the `docker` volume, through envbox's bind
         socket_gid=options.daemon_socket_gid,
@@ -100,7 +101,7 @@ def plan(options: StrategyOptions) -> WorkspacePlan:
         env=(("DOCKER_HOST", daemon.docker_host),),
         daemon=daemon,
     )
-    outer_daemon = DaemonSpec(rootless=False, socket=HOST_DOCKER_SOCKET, data_root=OUTER_DATA_ROOT)
+    outer_daemon = DaemonSpec(kind=DaemonKind.ROOTFUL, socket=HOST_DOCKER_SOCKET, data_root=OUTER_DATA_ROOT)
     outer = ContainerSpec(
         role=WORKSPACE,
         image=options.envbox_image,
