@@ -46,6 +46,7 @@ def test_the_example_is_a_kubernetes_stack_with_every_strategy():
         "dind-sidecar",
         "dind-rootless",
         "sysbox",
+        "envbox",
     }
     # No encrypted values: the example must load without a passphrase.
     assert "'secure'" not in repr(yaml.safe_load(STACK_FILE.read_text()))

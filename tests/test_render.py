@@ -303,8 +303,14 @@ def test_security_report_privileged_and_socket_agree_with_the_rendered_objects(r
         pod = body["spec"]["template"]["spec"]
         containers = [*pod.get("initContainers", []), *pod["containers"]]
         privileged = sorted(c["name"] for c in containers if c["securityContext"].get("privileged"))
-        sockets = sorted(v["hostPath"]["path"] for v in pod["volumes"] if "hostPath" in v)
+        host_paths = {v["name"]: v["hostPath"] for v in pod["volumes"] if "hostPath" in v}
+        sockets = sorted(h["path"] for h in host_paths.values() if h.get("type") == "Socket")
         assert privileged == ws.privileged and sockets == ws.host_sockets, name
+        # Any other host path (envbox's /usr/src, /lib/modules) is mounted read-only wherever it is mounted.
+        others = {n for n, h in host_paths.items() if h.get("type") != "Socket"}
+        for container in containers:
+            for mount in container.get("volumeMounts", []):
+                assert mount["name"] not in others or mount.get("readOnly") is True, (name, mount)
     compose = yaml.safe_load((rendered["dev"] / render.COMPOSE_FILE).read_text())["services"]
     for name, ws in security_rows("dev").items():
         if not ws.running:
