@@ -86,17 +86,20 @@ class WorkspaceArgs(TypedDict):
     command: NotRequired[list[Annotated[str, NON_EMPTY]]]
     """Workload run once Docker is ready; unset: `sleep infinity`. Not with coder_agent/envbuilder."""
     env: NotRequired[dict[Annotated[str, ENV_NAME], pulumi.Input[str]]]
-    """Extra environment variables for the workspace container."""
+    """Extra environment variables for the workspace container (the strategy's own, e.g. `DOCKER_HOST`, and
+    `DIW_*`, `ENVBUILDER_*`, `CODER_AGENT_*` cannot be set; with `envbox`, no `CODER_*`)."""
     home_path: NotRequired[Annotated[str, ABSOLUTE_PATH, Default(DEFAULT_HOME_PATH)]]
-    """Home directory of the workspace user, kept on a volume."""
+    """Home directory of the workspace user, kept on the `<name>-home` volume. `dood` on a Docker host refuses it:
+    there `$HOME` is the volume's own path on the host."""
     dind_image: NotRequired[Annotated[str, NON_EMPTY, Default(DEFAULT_DIND_IMAGE)]]
     """Daemon image for `dind-sidecar` (pinned)."""
     docker_socket_gid: NotRequired[Annotated[int, GID]]
-    """`dood` only, required: GID owning the host's Docker socket (`stat -c %g /var/run/docker.sock`)."""
+    """`dood` only, required there: GID owning the host's (node's) Docker socket
+    (`stat -c %g /var/run/docker.sock`)."""
     daemon_socket_gid: NotRequired[Annotated[int, GID, Default(ROOTLESS_UID)]]
     """GID the inner dockerd gives its socket (`dockerd --group`)."""
     mtu: NotRequired[Annotated[int, Between(576, 65535)]]
-    """MTU of the inner daemon's networks; unset: the workspace's own eth0 MTU."""
+    """MTU of the inner daemon's networks (e.g. 1460 on GKE); unset: the workspace's own eth0 MTU."""
     default_address_pool: NotRequired[Annotated[str, ADDRESS_POOL]]
     """Inner dockerd's `--default-address-pool`, e.g. `base=10.201.0.0/16,size=24`."""
     daemon_ready_timeout: NotRequired[Annotated[int, Between(1, 3600), Default(DEFAULT_READY_TIMEOUT)]]
@@ -104,9 +107,11 @@ class WorkspaceArgs(TypedDict):
     runtime: NotRequired[Annotated[str, NON_EMPTY, Default(DEFAULT_SYSBOX_RUNTIME)]]
     """`sysbox` only: the runtime (RuntimeClass on Kubernetes) name."""
     envbox_image: NotRequired[Annotated[str, NON_EMPTY, Default(DEFAULT_ENVBOX_IMAGE)]]
-    """`envbox` only: image of the privileged outer container (pinned)."""
+    """`envbox` only: image of the privileged outer container that runs Sysbox, its own dockerd and the workspace
+    (pinned)."""
     envbox_inner_username: NotRequired[Annotated[str, NON_EMPTY, Default("coder")]]
-    """`envbox` only: the workspace image's user (CODER_INNER_USERNAME); it owns the home and runs the workload."""
+    """`envbox` only: the workspace image's user (CODER_INNER_USERNAME); it owns the home (which must be
+    `/home/<user>` or `/root`) and runs the daemon start (root or passwordless sudo) and the workload."""
     envbox_add_fuse: NotRequired[Annotated[bool, Default(False)]]
     """`envbox` only: give the workspace's container /dev/fuse (CODER_ADD_FUSE)."""
     envbox_add_tun: NotRequired[Annotated[bool, Default(False)]]
@@ -116,7 +121,8 @@ class WorkspaceArgs(TypedDict):
     coder_agent: NotRequired[CoderAgentArgs]
     """Run a Coder agent as the workload."""
     allow_insecure: NotRequired[Annotated[bool, Default(False)]]
-    """Acknowledge a strategy rated `none` or `low` (dood, dind, dind-sidecar, envbox); without it they are refused."""
+    """Acknowledge a strategy rated `none` or `low` (dood, dind, dind-sidecar, envbox); without it they are refused.
+    In stack config, unset: the stack's `allowInsecure`."""
 
 
 class DockerHostWorkspaceArgs(WorkspaceArgs):
