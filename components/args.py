@@ -6,18 +6,16 @@ which resources exist (strategy, running, the options of a strategy) are plain
 values: a resource graph cannot depend on a value known only after deployment.
 """
 
-from __future__ import annotations
-
 import base64
 import binascii
 import dataclasses
 import json
 import re
 from dataclasses import dataclass
-from typing import Annotated, Optional, TypedDict
+from typing import Annotated, Optional
 
 import pulumi
-from typing_extensions import NotRequired
+from typing_extensions import NotRequired, TypedDict
 
 from .security import LEVEL_ORDER, SecurityLevel, security_level
 from .strategies import StrategyOptions, WorkspacePlan, plan

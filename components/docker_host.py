@@ -1,7 +1,5 @@
 """DockerHostWorkspace: the Docker-host adapter, turning a WorkspacePlan into pulumi-docker resources."""
 
-from __future__ import annotations
-
 import base64
 import binascii
 from collections.abc import Sequence

@@ -16,11 +16,11 @@ import math
 import re
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Optional, TypedDict
+from typing import Any, Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
-from typing_extensions import NotRequired
+from typing_extensions import NotRequired, TypedDict
 
 from .args import ResolvedWorkspace, WorkspaceArgs, resolve, validate_name
 from .security import PodSecurityLevel, pod_security_level, security_level
