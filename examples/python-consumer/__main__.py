@@ -2,7 +2,7 @@
 
 import pulumi
 
-from components import DockerHostWorkspace, DockerHostWorkspaceArgs, Strategy
+from docker_in_workspaces import DockerHostWorkspace, DockerHostWorkspaceArgs, Strategy
 
 config = pulumi.Config()
 image = config.get("image") or "codercom/enterprise-base:ubuntu"

@@ -7,7 +7,7 @@ mypy no longer needs (because the API lost its types) is itself an error.
 import pulumi
 from typing_extensions import assert_type
 
-from components import (
+from docker_in_workspaces import (
     CoderAgentArgs,
     DockerHostWorkspace,
     DockerHostWorkspaceArgs,
