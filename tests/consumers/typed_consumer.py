@@ -5,8 +5,6 @@ mypy no longer needs (because the API lost its types) is itself an error.
 """
 
 import pulumi
-from typing_extensions import assert_type
-
 from docker_in_workspaces import (
     CoderAgentArgs,
     DockerHostWorkspace,
@@ -16,6 +14,7 @@ from docker_in_workspaces import (
     SecurityLevel,
     Strategy,
 )
+from typing_extensions import assert_type
 
 agent: CoderAgentArgs = {
     "url": "https://coder.example.com",
