@@ -100,6 +100,7 @@ class DockerInWorkspacesProvider(ComponentProvider):
     def map_input_properties(
         self, inputs: Any, properties: dict[str, PropertyDefinition], mapping: dict[str, str], *args: Any
     ) -> Any:
+        # The SDK's int() of a wire float is overwritten by the float itself (pulumi 3.272.0): redo it after.
         mapped = super().map_input_properties(inputs, properties, mapping, *args)
         for schema_name, prop in properties.items():
             value = mapped.get(mapping[schema_name])

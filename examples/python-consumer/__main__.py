@@ -1,7 +1,6 @@
 """Two development workspaces on the Docker host, from a Python Pulumi program that imports the components."""
 
 import pulumi
-
 from docker_in_workspaces import DockerHostWorkspace, DockerHostWorkspaceArgs, Strategy
 
 config = pulumi.Config()
