@@ -31,6 +31,7 @@ from pulumi.provider.experimental.analyzer import Analyzer as _SdkAnalyzer
 from pulumi.provider.experimental.analyzer import PropertyDefinition, PropertyType
 from pulumi.provider.experimental.component import ComponentProvider
 from pulumi.provider.experimental.util import camel_case
+from typing_extensions import is_typeddict
 
 PACKAGE = "docker-in-workspaces"
 """Package name: the first part of every type token, and the name of the generated SDKs."""
@@ -63,15 +64,23 @@ class Analyzer(_SdkAnalyzer):
             if SECRET in metadata:
                 self.secrets.setdefault(typ, set()).add(camel_case(name))
             arg = inner
+        elif typing.get_origin(arg) is dict and typing.get_origin(typing.get_args(arg)[0]) is typing.Annotated:
+            # The SDK accepts `str` itself as a map's key type only: the key's constraints stay out of the schema.
+            key, value = typing.get_args(arg)
+            arg = dict[typing.get_args(key)[0], value]  # type: ignore[valid-type]
         return super().analyze_property(arg, typ, name, **kwargs)
 
     def get_docstring(self, typ: type, name: str) -> Optional[str]:
-        # A TypedDict's __mro__ is (cls, dict, object): its written bases are in __orig_bases__
-        # (typing_extensions.TypedDict, or typing's from Python 3.12).
-        for cls in (typ, *getattr(typ, "__orig_bases__", ())):
-            doc = super().get_docstring(cls, name) if inspect.isclass(cls) else None
-            if doc:
-                return inspect.cleandoc(doc)
+        doc = super().get_docstring(typ, name)
+        if doc:
+            return inspect.cleandoc(doc)
+        # Else the base that declares it: a TypedDict's __mro__ is (cls, dict, object), its written bases are in
+        # __orig_bases__ (typing_extensions.TypedDict, or typing's from Python 3.12).
+        bases = getattr(typ, "__orig_bases__", ()) if is_typeddict(typ) else typ.__bases__
+        for base in bases:
+            if inspect.isclass(base) and base not in (object, dict, pulumi.Resource, pulumi.ComponentResource):
+                if doc := self.get_docstring(base, name):
+                    return doc
         return None
 
 

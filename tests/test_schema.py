@@ -80,6 +80,8 @@ def test_every_input_property_has_a_description(schema):
         assert resource["inputProperties"], token
         for path, prop in walk_inputs(schema, resource["inputProperties"]):
             assert prop.get("description", "").strip(), f"{token}: input {path} has no description"
+        for name, prop in resource["properties"].items():  # outputs, inherited ones included
+            assert prop.get("description", "").strip(), f"{token}: output {name} has no description"
     for token, typ in schema["types"].items():
         assert typ.get("description", "").strip(), f"type {token} has no description"
         for value in typ.get("enum") or []:
@@ -105,7 +107,8 @@ def test_properties_are_camel_case_and_outputs_are_there(schema):
             assert outputs[name]["type"] == "string", f"{token}: output {name}"
             assert name in resource["required"]
     docker = schema["resources"][PREFIX + "DockerHostWorkspace"]
-    assert set(docker["properties"]) == {"dockerHost", "securityLevel", "containerName", "volumeNames", "running"}
+    shared = {"strategy", "dockerHost", "securityLevel", "podSecurityLevel", "privilegedContainers", "hostSockets"}
+    assert set(docker["properties"]) == shared | {"containerName", "volumeNames", "running"}
     assert docker["properties"]["volumeNames"]["items"]["type"] == "string"
     assert {"coderAgent", "envbuilder", "dockerSocketGid", "homePath"} <= set(docker["inputProperties"])
 
