@@ -108,7 +108,9 @@ def test_properties_are_camel_case_and_outputs_are_there(schema):
             assert name in resource["required"]
     docker = schema["resources"][PREFIX + "DockerHostWorkspace"]
     shared = {"strategy", "dockerHost", "securityLevel", "podSecurityLevel", "privilegedContainers", "hostSockets"}
-    assert set(docker["properties"]) == shared | {"containerName", "volumeNames", "running"}
+    assert set(docker["properties"]) == {*shared, "running", "containerName", "volumeNames"}
+    kubernetes = schema["resources"][PREFIX + "KubernetesWorkspace"]
+    assert set(kubernetes["properties"]) == {*shared, "running", "namespace", "deploymentName"}
     assert docker["properties"]["volumeNames"]["items"]["type"] == "string"
     assert {"coderAgent", "envbuilder", "dockerSocketGid", "homePath"} <= set(docker["inputProperties"])
 
