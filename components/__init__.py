@@ -1,7 +1,7 @@
 """docker-in-workspaces: development workspaces with a working Docker daemon, by strategy.
 
 ```python
-from components import Strategy, DockerHostWorkspace, KubernetesWorkspace
+from docker_in_workspaces import Strategy, DockerHostWorkspace, KubernetesWorkspace
 ws = DockerHostWorkspace("alice", args={"strategy": Strategy.SYSBOX, "image": "codercom/enterprise-base:ubuntu"})
 ```
 """

@@ -80,6 +80,8 @@ def test_every_input_property_has_a_description(schema):
         assert resource["inputProperties"], token
         for path, prop in walk_inputs(schema, resource["inputProperties"]):
             assert prop.get("description", "").strip(), f"{token}: input {path} has no description"
+        for name, prop in resource["properties"].items():  # outputs, inherited ones included
+            assert prop.get("description", "").strip(), f"{token}: output {name} has no description"
     for token, typ in schema["types"].items():
         assert typ.get("description", "").strip(), f"type {token} has no description"
         for value in typ.get("enum") or []:
