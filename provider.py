@@ -10,7 +10,8 @@ added here (tests/test_schema.py has a test per addition that fails once upstrea
 
 - a field inherited from a base args class gets the docstring of the class declaring it,
   dedented like the class docstrings;
-- `Annotated[T, "secret"]` marks an input `secret: true`;
+- `Annotated[T, "secret"]` marks an input `secret: true`, and a `Default(value)` marker
+  (components/fields.py) becomes the property's `default`;
 - integer inputs arrive as int (every number arrives over gRPC as a float, and the SDK
   converts integer properties, then overwrites the result with the float).
 
@@ -21,6 +22,7 @@ import inspect
 import json
 import sys
 import typing
+from enum import Enum
 from typing import Any, Optional
 from unittest import mock
 
@@ -32,6 +34,8 @@ from pulumi.provider.experimental.analyzer import PropertyDefinition, PropertyTy
 from pulumi.provider.experimental.component import ComponentProvider
 from pulumi.provider.experimental.util import camel_case
 from typing_extensions import is_typeddict
+
+from components.fields import Default
 
 PACKAGE = "docker-in-workspaces"
 """Package name: the first part of every type token, and the name of the generated SDKs."""
@@ -57,12 +61,17 @@ class Analyzer(_SdkAnalyzer):
         super().__init__(name)
         self.secrets: dict[type, set[str]] = {}
         """Python type -> schema names of its properties marked `Annotated[..., "secret"]`."""
+        self.defaults: dict[type, dict[str, Any]] = {}
+        """Python type -> schema name -> the JSON value of its `Default` marker."""
 
     def analyze_property(self, arg: Any, typ: type, name: str, **kwargs: Any) -> PropertyDefinition:
         if typing.get_origin(arg) is typing.Annotated:
             inner, *metadata = typing.get_args(arg)
             if SECRET in metadata:
                 self.secrets.setdefault(typ, set()).add(camel_case(name))
+            for value in (m.value for m in metadata if isinstance(m, Default)):
+                json_value = value.value if isinstance(value, Enum) else value
+                self.defaults.setdefault(typ, {})[camel_case(name)] = json_value
             arg = inner
         elif typing.get_origin(arg) is dict and typing.get_origin(typing.get_args(arg)[0]) is typing.Annotated:
             # The SDK accepts `str` itself as a map's key type only: the key's constraints stay out of the schema.
@@ -105,6 +114,8 @@ class DockerInWorkspacesProvider(ComponentProvider):
         assert isinstance(self.analyzer, Analyzer)
         for prop in self.analyzer.secrets.get(python_type, ()):
             properties[prop]["secret"] = True
+        for prop, value in self.analyzer.defaults.get(python_type, {}).items():
+            properties[prop]["default"] = value
 
     def map_input_properties(
         self, inputs: Any, properties: dict[str, PropertyDefinition], mapping: dict[str, str], *args: Any

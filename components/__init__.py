@@ -8,6 +8,7 @@ ws = DockerHostWorkspace("alice", args={"strategy": Strategy.SYSBOX, "image": "c
 
 from .args import CoderAgentArgs, DockerHostWorkspaceArgs, EnvbuilderArgs, WorkspaceArgs
 from .docker_host import DockerHostWorkspace
+from .fields import FieldError
 from .kubernetes import KubernetesResourcesArgs, KubernetesWorkspace, KubernetesWorkspaceArgs, TolerationArgs
 from .security import PodSecurityLevel, SecurityLevel
 from .strategies import StrategyError
@@ -18,6 +19,7 @@ __all__ = [
     "DockerHostWorkspace",
     "DockerHostWorkspaceArgs",
     "EnvbuilderArgs",
+    "FieldError",
     "KubernetesResourcesArgs",
     "KubernetesWorkspace",
     "KubernetesWorkspaceArgs",
