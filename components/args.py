@@ -41,6 +41,11 @@ ADDRESS_POOL = Matches(
     r"base=[0-9a-fA-F:.]+/\d{1,3},size=\d{1,3}", "'base=<cidr>,size=<prefix>', e.g. 'base=10.201.0.0/16,size=24'"
 )
 GID = Between(0, 2**31 - 1)
+USER_NAME = Matches(
+    r"[a-z_][a-z0-9_-]{0,31}",
+    "a user name (lowercase letters, digits, '_' and '-', starting with a letter or '_', at most 32 characters)",
+)
+"""A portable user name (useradd's default rule), as `getent passwd` in an image finds it."""
 
 
 class EnvbuilderArgs(TypedDict):
@@ -109,7 +114,7 @@ class WorkspaceArgs(TypedDict):
     envbox_image: NotRequired[Annotated[str, NON_EMPTY, Default(DEFAULT_ENVBOX_IMAGE)]]
     """`envbox` only: image of the privileged outer container that runs Sysbox, its own dockerd and the workspace
     (pinned)."""
-    envbox_inner_username: NotRequired[Annotated[str, NON_EMPTY, Default("coder")]]
+    envbox_inner_username: NotRequired[Annotated[str, USER_NAME, Default("coder")]]
     """`envbox` only: the workspace image's user (CODER_INNER_USERNAME); it owns the home (which must be
     `/home/<user>` or `/root`) and runs the daemon start (root or passwordless sudo) and the workload."""
     envbox_add_fuse: NotRequired[Annotated[bool, Default(False)]]

@@ -190,14 +190,25 @@ def test_envbox_options():
         (StrategyOptions(home_path="/workspace"), "home_path"),  # envbox would chown it to the inner root
         (StrategyOptions(home_path="/home/a/b"), "home_path"),
         (StrategyOptions(home_path="/home/a,b"), "home_path"),  # CODER_MOUNTS is a comma list
-        (StrategyOptions(inner_username="Coder"), "inner_username"),
-        (StrategyOptions(inner_username="a b"), "inner_username"),
     ],
 )
 def test_envbox_refuses_what_envbox_cannot_do(options, field):
     with pytest.raises(StrategyError) as error:
         plan(Strategy.ENVBOX, options)
     assert error.value.field == field
+
+
+@pytest.mark.parametrize("username", ["Coder", "a b", "1x"])
+def test_envbox_user_names_are_refused_by_their_declaration(username):
+    from components.config import ConfigError, load_stack_config
+    from components.resolve import resolve_workspace
+
+    args = {"image": "i", "strategy": "envbox", "allow_insecure": True, "envbox_inner_username": username}
+    with pytest.raises(ValueError, match=r"^envbox_inner_username: must be a user name"):
+        resolve_workspace("a", args)
+    config = {"name": "a", "image": "i", "strategy": "envbox", "allowInsecure": True, "envboxInnerUsername": username}
+    with pytest.raises(ConfigError, match=r"workspaces\[0\]\.envboxInnerUsername: must be a user name"):
+        load_stack_config({"workspaces": [config]})
 
 
 def test_host_paths_need_the_privileged_pod_security_level():

@@ -17,7 +17,6 @@ The workspace's own Docker is a dockerd inside the inner container, started by t
 (the start script, as for the other strategies), with its data root on the `docker` volume.
 """
 
-import re
 from typing import Literal
 
 from ..strategy import Strategy
@@ -54,17 +53,7 @@ HOST_PATHS = ("/usr/src", "/lib/modules")
 LIMITS_ENV: tuple[tuple[str, Literal["cpu", "memory"]], ...] = (("CODER_CPUS", "cpu"), ("CODER_MEMORY", "memory"))
 """envbox gives the inner container these CPUs (whole) and bytes of memory."""
 
-_USERNAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
-"""A portable user name (useradd's default rule), as `getent passwd` in the inner image finds it."""
-
-
 def _check(options: StrategyOptions) -> None:
-    if not _USERNAME.fullmatch(options.inner_username):
-        raise StrategyError(
-            "inner_username",
-            f"{options.inner_username!r} is not a user name (lowercase letters, digits, '_' and '-', "
-            "starting with a letter or '_', at most 32 characters)",
-        )
     home = options.home_path
     # envbox gives the inner user only a mount directly under /home/ (or /root); any other path it
     # chowns to the inner root, and the user could not write its own home.
