@@ -74,6 +74,8 @@ class Role:
     registry: str
     home: dict[str, str]
     """Workspace roles: the image user's home per source (the components' `home_path`)."""
+    built_for_both: bool = False
+    """Built locally for either source (build-unprivileged.sh), so pull.sh does not pull it."""
 
 
 ROLES: dict[str, Role] = {
@@ -111,6 +113,17 @@ ROLES: dict[str, Role] = {
             "diw-test/workspace:latest",
             DIND,
             {},
+        ),
+        Role(
+            "unprivileged",
+            "workspace image for podman and dind-userns: rootless Podman (its Docker API for the docker CLI and "
+            "docker-compose) and rootless dockerd, newuidmap with file capabilities, subuid coder:1001:64535; "
+            "built locally for both sources (build-unprivileged.sh): no public image has both set up so",
+            None,
+            "diw-test/unprivileged:latest",
+            "diw-test/unprivileged:latest",
+            {LOCAL: "/home/coder", REGISTRY: "/home/coder"},
+            built_for_both=True,
         ),
         Role(
             "busybox",
@@ -254,7 +267,8 @@ def main(argv: list[str]) -> int:
         print(names(argv[1])[argv[2]])
         return 0
     if len(argv) == 2 and argv[0] == "names" and argv[1] in SOURCES:
-        print("\n".join(sorted(set(names(argv[1]).values()))))
+        pulled = {role: name for role, name in names(argv[1]).items() if not ROLES[role].built_for_both}
+        print("\n".join(sorted(set(pulled.values()))))
         return 0
     if len(argv) == 3 and argv[0] == "record" and argv[1] in SOURCES:
         print(f"[images.py] {write_record(argv[1], by=argv[2]).describe()}")
