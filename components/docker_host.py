@@ -10,9 +10,12 @@ from typing import Optional
 import pulumi
 import pulumi_docker as docker
 
+from . import strategies
 from .args import DockerHostWorkspaceArgs, ResolvedWorkspace, resolve
+from .profiles import seccomp_profile
 from .security import security_level
-from .strategies.spec import WORKSPACE, ContainerSpec, WorkspacePlan
+from .strategies.spec import WORKSPACE, AppArmor, ContainerSpec, ProcMount, Seccomp, WorkspacePlan
+from .strategy import Strategy
 from .workload import (
     START_SCRIPT_NAME,
     DaemonSettings,
@@ -47,6 +50,49 @@ def _secret_file(content: pulumi.Input[str], base64_decoded: bool) -> pulumi.Out
     return value.apply(_base64_decoded) if base64_decoded else value
 
 
+DOCKER_HOST_STRATEGIES_WITHOUT_PRIVILEGED = (Strategy.PODMAN, Strategy.SYSBOX)
+"""What to use on a Docker host instead of a strategy it cannot express (no privileged container)."""
+
+
+def refuse_inexpressible(plan: WorkspacePlan) -> None:
+    """A plan pulumi-docker cannot build on a Docker host fails with the reason and what works there."""
+    for spec in plan.containers:
+        if spec.proc_mount == ProcMount.UNMASKED or (spec.user_namespace and spec.runtime is None):
+            alternatives = ", ".join(
+                f"{s.value} ({security_level(strategies.plan(s)).value})"
+                for s in (*DOCKER_HOST_STRATEGIES_WITHOUT_PRIVILEGED, Strategy.DIND_ROOTLESS)
+            )
+            raise ValueError(
+                f"strategy: {plan.strategy.value} is for Kubernetes (hostUsers: false with procMount: Unmasked); a "
+                "Docker host cannot give one container a user namespace of its own (Docker's is daemon-wide, "
+                "dockerd --userns-remap) and pulumi-docker cannot unmask /proc (it has no MaskedPaths/ReadonlyPaths "
+                "field, and the Docker API refuses systempaths=unconfined, which only the CLI translates); on a "
+                f"Docker host use {alternatives}"
+            )
+
+
+def security_opts(spec: ContainerSpec) -> Optional[list[str]]:
+    """Docker's --security-opt for the container's seccomp and AppArmor profiles (None: the engine's defaults)."""
+    opts = []
+    if spec.seccomp == Seccomp.UNCONFINED:
+        opts.append("seccomp=unconfined")
+    elif spec.seccomp == Seccomp.LOCALHOST:
+        assert spec.seccomp_profile is not None
+        # The API takes the profile itself (the CLI reads a file into this same string).
+        opts.append(f"seccomp={seccomp_profile(spec.seccomp_profile)}")
+    if spec.apparmor == AppArmor.UNCONFINED:
+        opts.append("apparmor=unconfined")
+    if spec.no_new_privileges:
+        opts.append("no-new-privileges")
+    return opts or None
+
+
+def _capabilities(spec: ContainerSpec) -> Optional[docker.ContainerCapabilitiesArgs]:
+    if not (spec.cap_add or spec.cap_drop):
+        return None
+    return docker.ContainerCapabilitiesArgs(adds=list(spec.cap_add) or None, drops=list(spec.cap_drop) or None)
+
+
 class PreflightError(RuntimeError):
     """A container's image (or its volumes) cannot run the strategy: found before anything was replaced."""
 
@@ -78,6 +124,7 @@ class DockerHostWorkspace(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: DockerHostWorkspaceArgs, opts: Optional[pulumi.ResourceOptions] = None):
         resolved = resolve(name, args)  # raises before anything, even this component, is registered
+        refuse_inexpressible(resolved.plan)
         if args.get("home_path") is not None and any(m.host_visible for m in resolved.plan.workspace.mounts):
             raise ValueError(
                 "home_path: with dood on a Docker host the home is its volume's own path on the host (so a path "
@@ -293,6 +340,17 @@ class DockerHostWorkspace(pulumi.ComponentResource):
             envs=_env_list(self._env(spec, launch, volumes)),
             privileged=spec.privileged or None,
             runtime=spec.runtime,
+            security_opts=security_opts(spec),
+            capabilities=docker.ContainerCapabilitiesArgs(
+                adds=list(spec.cap_add) or None, drops=list(spec.cap_drop) or None
+            )
+            if spec.cap_add or spec.cap_drop
+            else None,
+            devices=[
+                docker.ContainerDeviceArgs(host_path=d.value, container_path=d.value, permissions="rwm")
+                for d in spec.devices
+            ]
+            or None,
             user=None if spec.run_as_user is None else str(spec.run_as_user),
             group_adds=[str(g) for g in spec.supplemental_groups] or None,
             mounts=self._mounts(spec, volumes),

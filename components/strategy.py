@@ -16,6 +16,10 @@ class Strategy(str, Enum):
     """dockerd runs under rootlesskit as uid 1000 (the container is still privileged)."""
     SYSBOX = "sysbox"
     """The sysbox-runc runtime runs the workspace as a system container, unprivileged."""
+    PODMAN = "podman"
+    """Rootless Podman as uid 1000 in an unprivileged workspace, serving its Docker-compatible API."""
+    DIND_USERNS = "dind-userns"
+    """Rootless dockerd in an unprivileged workspace with a user namespace of its own (Kubernetes only)."""
 
     def __str__(self) -> str:  # so f-strings and error messages print "dind", not "Strategy.DIND"
         return self.value

@@ -137,7 +137,10 @@ def start_env(spec: ContainerSpec, daemon: DaemonSettings) -> dict[str, str]:
         if env["DIW_DOCKERD_MODE"] == "none":
             del env["DIW_DOCKERD_TIMEOUT"]
         return env
-    env["DIW_DOCKERD_MODE"] = "rootless" if spec.daemon.rootless else "rootful"
+    if spec.daemon.engine == "podman":
+        env["DIW_DOCKERD_MODE"] = "podman"
+    else:
+        env["DIW_DOCKERD_MODE"] = "rootless" if spec.daemon.rootless else "rootful"
     env["DIW_DOCKERD_DATA_ROOT"] = spec.daemon.data_root
     if spec.daemon.socket_gid is not None:
         env["DIW_DOCKERD_GROUP"] = str(spec.daemon.socket_gid)

@@ -8,6 +8,7 @@ knows about pulumi-docker or pulumi-kubernetes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Literal
 
 from ..strategy import Strategy
@@ -84,10 +85,64 @@ class DaemonSpec:
     data_root: str
     socket_gid: int | None = None
     """`dockerd --group`; None for rootless (the socket belongs to the daemon's user)."""
+    engine: Literal["dockerd", "podman"] = "dockerd"
+    """podman: rootless Podman's Docker-compatible API (`podman system service`) instead of dockerd."""
 
     @property
     def docker_host(self) -> str:
         return f"unix://{self.socket}"
+
+
+class Seccomp(str, Enum):
+    """Which seccomp profile a container runs under."""
+
+    RUNTIME_DEFAULT = "RuntimeDefault"
+    """The engine's (Docker's, the container runtime's) default profile."""
+    LOCALHOST = "Localhost"
+    """A profile shipped with this library (`ContainerSpec.seccomp_profile`): still a filter, a wider one."""
+    UNCONFINED = "Unconfined"
+    """No seccomp filter at all."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class AppArmor(str, Enum):
+    """Which AppArmor profile a container runs under (on hosts and nodes that have AppArmor)."""
+
+    RUNTIME_DEFAULT = "RuntimeDefault"
+    UNCONFINED = "Unconfined"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class ProcMount(str, Enum):
+    """Kubernetes' procMount: Default masks and makes read-only parts of /proc (as Docker does), Unmasked not."""
+
+    DEFAULT = "Default"
+    UNMASKED = "Unmasked"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+ROOTLESS_ENGINES_PROFILE = "rootless-engines"
+"""The seccomp profile for rootless Podman and rootless dockerd in an unprivileged container:
+containers-common's (it allows clone/unshare/mount for user namespaces), plus sethostname and setdomainname
+without CAP_SYS_ADMIN. File: components/profiles/seccomp-rootless-engines.json."""
+
+
+class Device(str, Enum):
+    """A host (node) device a container needs. On Kubernetes a device-plugin resource stands for it."""
+
+    TUN = "/dev/net/tun"
+    """User-mode networking (slirp4netns, rootlesskit) creates a tap device."""
+    FUSE = "/dev/fuse"
+    """fuse-overlayfs, where native rootless overlay is not available."""
+
+    def __str__(self) -> str:
+        return self.value
 
 
 @dataclass(frozen=True)
@@ -112,10 +167,30 @@ class ContainerSpec:
     nested_ports_on_localhost: bool = True
     """Ports published by nested containers answer on this container's 127.0.0.1. False when the daemon
     is the host's (dood): they land on the host, and the adapter tells the workspace where that is."""
+    seccomp: Seccomp = Seccomp.RUNTIME_DEFAULT
+    seccomp_profile: str | None = None
+    """With Seccomp.LOCALHOST: the shipped profile's name (ROOTLESS_ENGINES_PROFILE)."""
+    apparmor: AppArmor = AppArmor.RUNTIME_DEFAULT
+    proc_mount: ProcMount = ProcMount.DEFAULT
+    """UNMASKED needs a user namespace of the container's own (`user_namespace`): the Kubernetes API refuses
+    it otherwise, and without one it would hand the host's /proc/sys to the container."""
+    devices: tuple[Device, ...] = ()
+    cap_add: tuple[str, ...] = ()
+    """Capabilities beyond the runtime's default set (names without CAP_)."""
+    cap_drop: tuple[str, ...] = ()
+    no_new_privileges: bool = False
+    """Kubernetes' allowPrivilegeEscalation: false. Breaks newuidmap's file capabilities (rootless engines)."""
 
     @property
     def runs_as_root(self) -> bool:
         return self.run_as_user in (None, 0)
+
+    def __post_init__(self) -> None:
+        # Facts of the plan itself, so every strategy module gets them right (not user errors).
+        if (self.seccomp == Seccomp.LOCALHOST) != (self.seccomp_profile is not None):
+            raise ValueError("seccomp_profile is given exactly when seccomp is Localhost")
+        if self.proc_mount == ProcMount.UNMASKED and not self.user_namespace:
+            raise ValueError("an unmasked /proc needs the container's own user namespace (user_namespace=True)")
 
     @property
     def env_dict(self) -> dict[str, str]:
