@@ -1,7 +1,5 @@
 """DockerHostWorkspace: the Docker-host adapter, turning a WorkspacePlan into pulumi-docker resources."""
 
-from __future__ import annotations
-
 import base64
 import binascii
 from collections.abc import Sequence
@@ -11,8 +9,11 @@ import pulumi
 import pulumi_docker as docker
 
 from . import strategies
-from .args import DockerHostWorkspaceArgs, ResolvedWorkspace, resolve
+from .args import DockerHostWorkspaceArgs
+from .fields import PYTHON, FieldError, Spelling
+from .outputs import WorkspaceComponent
 from .profiles import seccomp_profile
+from .resolve import ResolvedWorkspace, resolve_workspace
 from .security import security_level
 from .strategies.spec import WORKSPACE, AppArmor, ContainerSpec, ProcMount, Seccomp, WorkspacePlan
 from .strategy import Strategy
@@ -62,12 +63,13 @@ def refuse_inexpressible(plan: WorkspacePlan) -> None:
                 f"{s.value} ({security_level(strategies.plan(s)).value})"
                 for s in (*DOCKER_HOST_STRATEGIES_WITHOUT_PRIVILEGED, Strategy.DIND_ROOTLESS)
             )
-            raise ValueError(
-                f"strategy: {plan.strategy.value} is for Kubernetes (hostUsers: false with procMount: Unmasked); a "
+            raise FieldError(
+                ("strategy",),
+                f"{plan.strategy.value} is for Kubernetes (hostUsers: false with procMount: Unmasked); a "
                 "Docker host cannot give one container a user namespace of its own (Docker's is daemon-wide, "
                 "dockerd --userns-remap) and pulumi-docker cannot unmask /proc (it has no MaskedPaths/ReadonlyPaths "
                 "field, and the Docker API refuses systempaths=unconfined, which only the CLI translates); on a "
-                f"Docker host use {alternatives}"
+                f"Docker host use {alternatives}",
             )
 
 
@@ -108,28 +110,41 @@ def _healthcheck(daemon: DaemonSettings) -> docker.ContainerHealthcheckArgs:
     )
 
 
-class DockerHostWorkspace(pulumi.ComponentResource):
+def resolve_docker_host(name: str, args: DockerHostWorkspaceArgs, spelling: Spelling = PYTHON) -> ResolvedWorkspace:
+    """Check a DockerHostWorkspace's args and build its plan; FieldError names the field to fix."""
+    resolved = resolve_workspace(name, args, spelling, DockerHostWorkspaceArgs)
+    refuse_inexpressible(resolved.plan)
+    home_path = args.get(spelling.key("home_path"))  # type: ignore[misc]
+    if home_path is not None and any(m.host_visible for m in resolved.plan.workspace.mounts):
+        raise FieldError(
+            ("home_path",),
+            "with dood on a Docker host the home is its volume's own path on the host (so a path under $HOME means "
+            "the same to the host's daemon); remove home_path",
+            spelling,
+        )
+    return resolved
+
+
+class DockerHostWorkspace(WorkspaceComponent):
     """A development workspace on a Docker host with a working Docker daemon, by the chosen strategy."""
 
-    docker_host: pulumi.Output[str]
-    """The DOCKER_HOST the workspace uses."""
-    security_level: pulumi.Output[str]
-    """none | low | medium | high, computed from the containers actually built."""
     container_name: pulumi.Output[str]
     """Name of the workspace container (`<name>`); it exists only while running."""
     volume_names: pulumi.Output[list[str]]
     """Names of the workspace's Docker volumes (`<name>-docker`, `<name>-home`, ...)."""
-    running: pulumi.Output[bool]
-    """Whether the workspace's containers exist."""
 
-    def __init__(self, name: str, args: DockerHostWorkspaceArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        resolved = resolve(name, args)  # raises before anything, even this component, is registered
-        refuse_inexpressible(resolved.plan)
-        if args.get("home_path") is not None and any(m.host_visible for m in resolved.plan.workspace.mounts):
-            raise ValueError(
-                "home_path: with dood on a Docker host the home is its volume's own path on the host (so a path "
-                "under $HOME means the same to the host's daemon); remove home_path"
-            )
+    def __init__(
+        self,
+        name: str,
+        args: DockerHostWorkspaceArgs,
+        opts: Optional[pulumi.ResourceOptions] = None,
+        *,
+        resolved: Optional[ResolvedWorkspace] = None,
+    ):
+        """`resolved`: what `resolve_docker_host(name, args)` returned, when the caller already has it (the stack
+        program resolves every workspace before registering any)."""
+        if resolved is None:
+            resolved = resolve_docker_host(name, args)  # raises before anything, even this component, is registered
         super().__init__(TOKEN, name, {}, opts)
         plan = resolved.plan
         level = security_level(plan)
@@ -143,19 +158,11 @@ class DockerHostWorkspace(pulumi.ComponentResource):
         if resolved.running:
             self._containers(name, resolved, volumes, labels)
 
-        self.docker_host = pulumi.Output.from_input(plan.docker_host)
-        self.security_level = pulumi.Output.from_input(level.value)
-        self.container_name = pulumi.Output.from_input(name)
-        self.volume_names = pulumi.Output.all(*[v.name for v in volumes.values()])
-        self.running = pulumi.Output.from_input(resolved.running)
-        self.register_outputs(
-            {
-                "docker_host": self.docker_host,
-                "security_level": self.security_level,
-                "container_name": self.container_name,
-                "volume_names": self.volume_names,
-                "running": self.running,
-            }
+        self._set_outputs(
+            plan,
+            resolved.running,
+            container_name=pulumi.Output.from_input(name),
+            volume_names=pulumi.Output.all(*[v.name for v in volumes.values()]),
         )
 
     def _volumes(self, name: str, plan: WorkspacePlan, labels: dict[str, str]) -> dict[str, docker.Volume]:

@@ -7,6 +7,7 @@ Pulumi Python host prints without a traceback).
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 import os
@@ -14,10 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pulumi
-from pydantic.alias_generators import to_camel
 
-from .args import WorkspaceArgs
-from .config import ConfigError, KubernetesConfig, StackConfig, WorkspaceConfig, load_stack_config
+from .config import ConfigError, StackConfig, load_stack_config
 
 PROJECT = "docker-in-workspaces"
 CONFIG_KEYS = ("target", "allowInsecure", "workspaces", "kubernetes")
@@ -29,6 +28,16 @@ def project_config_keys() -> set[str]:
     keys |= set(json.loads(os.environ.get("PULUMI_CONFIG") or "{}"))
     prefix = f"{PROJECT}:"
     return {key.removeprefix(prefix) for key in keys if key.startswith(prefix)}
+
+
+def secret_config_keys() -> set[str]:
+    """The project's config keys that the engine marks secret (a nested `secure:` value makes its key one)."""
+    from_env = set(pulumi.runtime.config.get_config_secret_keys_env())
+    return {
+        key
+        for key in CONFIG_KEYS
+        if pulumi.runtime.config.is_config_secret(f"{PROJECT}:{key}") or f"{PROJECT}:{key}" in from_env
+    }
 
 
 def read_raw_config() -> dict[str, Any]:
@@ -59,19 +68,6 @@ def read_raw_config() -> dict[str, Any]:
     return raw
 
 
-def workspace_args(ws: WorkspaceConfig, stack_allow_insecure: bool = False) -> WorkspaceArgs:
-    """Config (camelCase, validated) to component args (snake_case); unset fields stay unset."""
-    args: dict[str, Any] = ws.model_dump(exclude_none=True, exclude={"name", "envbuilder", "coder_agent"})
-    args["allow_insecure"] = stack_allow_insecure if ws.allow_insecure is None else ws.allow_insecure
-    if not args.get("env"):
-        args.pop("env", None)
-    if ws.envbuilder is not None:
-        args["envbuilder"] = ws.envbuilder.model_dump(exclude_none=True)
-    if ws.coder_agent is not None:
-        args["coder_agent"] = ws.coder_agent.model_dump()
-    return args  # type: ignore[return-value]
-
-
 Exports = dict[str, dict[str, pulumi.Output[Any]]]
 
 
@@ -80,9 +76,9 @@ def _docker_target(config: StackConfig) -> Exports:
 
     exports: Exports = {}
     for ws in config.workspaces:
-        component = DockerHostWorkspace(ws.name, workspace_args(ws, config.allow_insecure))
+        component = DockerHostWorkspace(ws.name, ws.resolved.args, resolved=ws.resolved)
         exports[ws.name] = {
-            "strategy": pulumi.Output.from_input(ws.strategy.value),
+            "strategy": component.strategy,
             "dockerHost": component.docker_host,
             "securityLevel": component.security_level,
             "containerName": component.container_name,
@@ -92,24 +88,25 @@ def _docker_target(config: StackConfig) -> Exports:
     return exports
 
 
-def kubernetes_args(config: StackConfig) -> dict[str, dict[str, Any]]:
-    """Each workspace's args merged with the stack's `kubernetes:` settings block."""
-    settings = (config.kubernetes or KubernetesConfig()).model_dump(exclude_none=True)
-    return {ws.name: {**workspace_args(ws, config.allow_insecure), **settings} for ws in config.workspaces}
-
-
 def _kubernetes_target(config: StackConfig) -> Exports:
-    from .kubernetes import KubernetesWorkspace, shared_resources
+    from .kubernetes import KubernetesWorkspace, shared_resources_of
 
     # Namespaces and RuntimeClasses are shared by workspaces: created once, here.
-    shared = shared_resources(kubernetes_args(config))  # type: ignore[arg-type]
+    shared = shared_resources_of({ws.name: ws.resolved for ws in config.workspaces})
     exports: Exports = {}
     for ws in config.workspaces:
+        resolved = dataclasses.replace(
+            ws.resolved,
+            kubernetes=dataclasses.replace(ws.resolved.kubernetes, create_namespace=False, create_runtime_class=False),
+        )
         component = KubernetesWorkspace(
-            ws.name, shared.args[ws.name], pulumi.ResourceOptions(depends_on=shared.dependencies[ws.name])
+            ws.name,
+            resolved.args,
+            pulumi.ResourceOptions(depends_on=shared.dependencies[ws.name]),
+            resolved=resolved,
         )
         exports[ws.name] = {
-            "strategy": pulumi.Output.from_input(ws.strategy.value),
+            "strategy": component.strategy,
             "dockerHost": component.docker_host,
             "securityLevel": component.security_level,
             "podSecurityLevel": component.pod_security_level,
@@ -123,30 +120,6 @@ TARGETS: dict[str, Callable[[StackConfig], Exports]] = {
     "docker": _docker_target,
     "kubernetes": _kubernetes_target,
 }
-
-
-def camel_field(message: str) -> str:
-    """`allow_insecure: ...` from the components reads `allowInsecure: ...` in config terms."""
-    field, sep, rest = message.partition(": ")
-    if not sep or " " in field:
-        return message
-    return ".".join(to_camel(part) if part.islower() else part for part in field.split(".")) + sep + rest
-
-
-def check_all(config: StackConfig) -> None:
-    """Resolve every workspace's args before registering anything, so one bad one deploys nothing."""
-    from .args import resolve
-    from .kubernetes import resolve_kubernetes
-
-    merged = kubernetes_args(config) if config.target == "kubernetes" else {}
-    for index, ws in enumerate(config.workspaces):
-        try:
-            if config.target == "kubernetes":
-                resolve_kubernetes(ws.name, merged[ws.name])  # type: ignore[arg-type]
-            else:
-                resolve(ws.name, workspace_args(ws, config.allow_insecure))
-        except ValueError as exc:
-            raise ConfigError(f"invalid stack config:\n  workspaces[{index}].{camel_field(str(exc))}") from None
 
 
 GC_THRESHOLDS = (100_000, 100, 100)
@@ -175,8 +148,7 @@ def tune_gc() -> None:
 
 def main() -> None:
     try:
-        config = load_stack_config(read_raw_config())
-        check_all(config)
+        config = load_stack_config(read_raw_config(), secret_config_keys())
     except ConfigError as exc:
         raise pulumi.RunError(str(exc)) from None
     pulumi.export("target", config.target)

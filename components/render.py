@@ -37,7 +37,7 @@ from typing import Any, Optional
 import pulumi
 import yaml
 
-from .recording import Recorded, is_secret, provider_outputs
+from .recording import Recorded, is_secret, provider_outputs, unwrap_secrets
 from .recording import record as record_program
 
 PLACEHOLDER = "[secret]"
@@ -206,7 +206,6 @@ class WorkspaceSecurity:
     host_sockets: list[str]
     """Host paths mounted into the workspace's containers."""
     running: bool
-    runtime: Optional[str]
     namespace: Optional[str] = None
 
 
@@ -232,39 +231,32 @@ def _program_environment(directory: Path) -> Iterator[None]:
         os.environ.update(saved_env)
 
 
-def _security(project_name: str) -> list[WorkspaceSecurity]:
-    """Per workspace, from the plan the components build (components.security), read from the same config."""
-    from . import program
-    from .args import resolve
-    from .config import load_stack_config as validate_config
-    from .kubernetes import resolve_kubernetes
-    from .security import pod_security_level, security_level
+COMPONENT_TARGETS = {
+    "docker-in-workspaces:index:DockerHostWorkspace": "docker",
+    "docker-in-workspaces:index:KubernetesWorkspace": "kubernetes",
+}
 
-    if project_name != program.PROJECT:
-        return []  # another project's program: nothing to report on
-    config = validate_config(program.read_raw_config())
-    merged = program.kubernetes_args(config) if config.target == "kubernetes" else {}
+
+def security_of(records: list[Recorded], outputs: dict[str, dict[str, Any]]) -> list[WorkspaceSecurity]:
+    """Per workspace component the program registered, from the outputs it registered (computed from its plan):
+    any program that uses the components gets its report, not only this project's."""
     report = []
-    for ws in config.workspaces:
-        namespace = None
-        if config.target == "kubernetes":
-            resolved_k8s = resolve_kubernetes(ws.name, merged[ws.name])  # type: ignore[arg-type]
-            workspace, namespace = resolved_k8s.workspace, resolved_k8s.kubernetes.namespace
-        else:
-            workspace = resolve(ws.name, program.workspace_args(ws, config.allow_insecure))
-        plan = workspace.plan
+    for record in records:
+        target = COMPONENT_TARGETS.get(record.type)
+        if target is None:
+            continue
+        registered = unwrap_secrets(outputs.get(record.urn, {}))
         report.append(
             WorkspaceSecurity(
-                name=ws.name,
-                target=config.target,
-                strategy=plan.strategy.value,
-                security_level=security_level(plan).value,
-                pod_security_level=pod_security_level(plan).value,
-                privileged=sorted(c.role for c in plan.containers if c.privileged),
-                host_sockets=sorted({s.host_path for c in plan.containers for s in c.host_sockets}),
-                running=workspace.running,
-                runtime=next((c.runtime for c in plan.containers if c.runtime), None),
-                namespace=namespace,
+                name=record.name,
+                target=target,
+                strategy=str(registered.get("strategy", "?")),
+                security_level=str(registered.get("security_level", "?")),
+                pod_security_level=str(registered.get("pod_security_level", "?")),
+                privileged=list(registered.get("privileged_containers") or []),
+                host_sockets=list(registered.get("host_sockets") or []),
+                running=bool(registered.get("running", True)),
+                namespace=registered.get("namespace"),
             )
         )
     return report
@@ -276,12 +268,10 @@ def run_stack(stack: str, project_dir: Path) -> Rendered:
     config, secret_keys = load_stack_config(project, stack)
     if not project.main.is_file():
         raise RenderError(f"the program {project.main} does not exist")
-    security: list[WorkspaceSecurity] = []
 
     def program() -> None:
         pulumi.runtime.set_all_config(config, secret_keys)
         runpy.run_path(str(project.main), run_name="__main__")
-        security.extend(_security(project.name))
 
     with _program_environment(project.directory):
         try:
@@ -292,7 +282,9 @@ def run_stack(stack: str, project_dir: Path) -> Rendered:
             if "invalid stack config" not in str(exc):
                 raise
             raise RenderError(f"error: {exc}") from None
-    return Rendered(stack=stack, records=recording.records, security=security)
+    return Rendered(
+        stack=stack, records=recording.records, security=security_of(recording.records, recording.outputs)
+    )
 
 
 # --- YAML ---------------------------------------------------------------------------------------------------------

@@ -28,6 +28,8 @@ class SecurityLevel(str, Enum):
 
 LEVEL_ORDER = [SecurityLevel.NONE, SecurityLevel.LOW, SecurityLevel.MEDIUM, SecurityLevel.HIGH]
 """Worst to best."""
+INSECURE_LEVELS = (SecurityLevel.NONE, SecurityLevel.LOW)
+"""Levels a workspace gets only with `allow_insecure: true`."""
 
 
 def weakened_confinement(spec: ContainerSpec) -> list[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Optional
 
 import pulumi
 
+from .fields import FieldError
 from .strategies.spec import WORKSPACE, ContainerSpec
 
 START_SCRIPT_DIR = "/opt/docker-in-workspaces"
@@ -31,7 +31,6 @@ DEFAULT_READY_TIMEOUT = 120
 """Seconds to wait for `docker info` (ARC's startup probe allows 24 x 5 s)."""
 IDLE_WORKLOAD = ("sleep", "infinity")
 
-_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _HEREDOC_MARK = "__DIW_START_DOCKER__"
 _INLINE_SCRIPT = "/tmp/docker-in-workspaces-start.sh"
 
@@ -152,24 +151,22 @@ def start_env(spec: ContainerSpec, daemon: DaemonSettings) -> dict[str, str]:
 
 
 def validate(workload: WorkloadSettings, strategy_env: Mapping[str, str]) -> None:
-    """Raise ValueError naming the field for combinations that cannot work."""
+    """Raise FieldError for combinations that cannot work (each field's own form is checked by its declaration)."""
     for key in workload.env:
-        if not _ENV_KEY.fullmatch(key):
-            raise ValueError(
-                f"env.{key}: not a valid environment variable name (letters, digits, _; not starting with a digit)"
-            )
         if key in strategy_env or key.startswith(("DIW_", "ENVBUILDER_", "CODER_AGENT_")):
-            raise ValueError(
-                f"env.{key}: set by the component (strategy, envbuilder or coder_agent); remove it from env"
+            raise FieldError(
+                ("env", key), "set by the component (strategy, envbuilder or coder_agent); remove it from env"
             )
     if workload.envbuilder is None and workload.image is None:
-        raise ValueError("image: required unless envbuilder is given (then envbuilder builds the image)")
+        raise FieldError(("image",), "required unless envbuilder is given (then envbuilder builds the image)")
     if workload.command is not None and (workload.coder_agent or workload.envbuilder):
-        raise ValueError("command: not allowed with coder_agent or envbuilder; their init_script is the workload")
+        raise FieldError(("command",), "not allowed with coder_agent or envbuilder; their init_script is the workload")
     if workload.coder_agent and workload.envbuilder and workload.envbuilder.init_script is not None:
-        raise ValueError("envbuilder.init_script: with coder_agent the agent's init_script is the workload; remove one")
+        raise FieldError(
+            ("envbuilder", "init_script"), "with coder_agent the agent's init_script is the workload; remove one"
+        )
     if workload.command is not None and not workload.command:
-        raise ValueError("command: must not be empty; leave it out to keep the workspace idle")
+        raise FieldError(("command",), "must not be empty; leave it out to keep the workspace idle")
 
 
 def _kv_env(workload: WorkloadSettings, spec: ContainerSpec) -> dict[str, pulumi.Input[str]]:
@@ -228,8 +225,7 @@ def envbuilder_init_script(knobs: Mapping[str, str], workload_script: str) -> st
 
 
 def workspace_launch(spec: ContainerSpec, workload: WorkloadSettings, daemon: DaemonSettings) -> Launch:
-    """The workspace container's launch: start (or wait for) the daemon, then the workload."""
-    validate(workload, spec.env_dict)
+    """The workspace container's launch: start (or wait for) the daemon, then the workload (resolve() validated it)."""
     env = _kv_env(workload, spec)
     secrets = _secrets(workload)
     may_be_secret = frozenset(k for k, v in workload.env.items() if not isinstance(v, str))

@@ -24,6 +24,8 @@ DEFAULT_DIND_IMAGE = "docker:27.5.1-dind"
 """Pinned daemon image for the `dind-sidecar` strategy."""
 
 DEFAULT_SYSBOX_RUNTIME = "sysbox-runc"
+DEFAULT_HOME_PATH = "/home/coder"
+"""Coder images' user's home."""
 HOST_DOCKER_SOCKET = "/var/run/docker.sock"
 
 
@@ -33,13 +35,14 @@ class StrategyError(ValueError):
     def __init__(self, field_name: str, message: str):
         super().__init__(f"{field_name}: {message}")
         self.field = field_name
+        self.reason = message
 
 
 @dataclass(frozen=True)
 class StrategyOptions:
     """The inputs every strategy may read. Defaults are the safe, common ones."""
 
-    home_path: str = "/home/coder"
+    home_path: str = DEFAULT_HOME_PATH
     dind_image: str = DEFAULT_DIND_IMAGE
     docker_socket_gid: int | None = None
     """GID owning the host's Docker socket (dood only)."""

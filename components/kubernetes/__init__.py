@@ -1,0 +1,63 @@
+"""The Kubernetes target: `KubernetesWorkspace`, its args, and the objects workspaces share."""
+
+from .args import (
+    DEFAULT_DATA_ROOT_SIZE,
+    DEFAULT_HOME_SIZE,
+    DEFAULT_NAMESPACE,
+    KubernetesResourcesArgs,
+    KubernetesSettings,
+    KubernetesSettingsArgs,
+    KubernetesWorkspaceArgs,
+    ResolvedKubernetesWorkspace,
+    TolerationArgs,
+    UserNamespaceMode,
+    check_settings,
+    resolve_kubernetes,
+)
+from .pod import HOST_SHARED_DIR, KUBELET_ROOT_DIR, PROBE_PERIOD_SECONDS, startup_failure_threshold
+from .shared import (
+    PSS_AUDIT,
+    PSS_ENFORCE,
+    PSS_WARN,
+    SharedKubernetesResources,
+    least_restrictive,
+    namespace_resource,
+    pod_security_labels,
+    runtime_class_resource,
+    shared_resources,
+    shared_resources_of,
+)
+from .workspace import CRIO_USERNS_ANNOTATION, CRIO_USERNS_MODE, TOKEN, KubernetesWorkspace
+
+__all__ = [
+    "CRIO_USERNS_ANNOTATION",
+    "CRIO_USERNS_MODE",
+    "DEFAULT_DATA_ROOT_SIZE",
+    "DEFAULT_HOME_SIZE",
+    "DEFAULT_NAMESPACE",
+    "HOST_SHARED_DIR",
+    "KUBELET_ROOT_DIR",
+    "PROBE_PERIOD_SECONDS",
+    "PSS_AUDIT",
+    "PSS_ENFORCE",
+    "PSS_WARN",
+    "TOKEN",
+    "KubernetesResourcesArgs",
+    "KubernetesSettings",
+    "KubernetesSettingsArgs",
+    "KubernetesWorkspace",
+    "KubernetesWorkspaceArgs",
+    "ResolvedKubernetesWorkspace",
+    "SharedKubernetesResources",
+    "TolerationArgs",
+    "UserNamespaceMode",
+    "check_settings",
+    "least_restrictive",
+    "namespace_resource",
+    "pod_security_labels",
+    "resolve_kubernetes",
+    "runtime_class_resource",
+    "shared_resources",
+    "shared_resources_of",
+    "startup_failure_threshold",
+]
