@@ -215,6 +215,8 @@ class Selection:
         default home (/home/coder, both sources); dood refuses an explicit one."""
         if strategy == "dind-rootless":
             return {"image": DIND_ROOTLESS, "home_path": self.home("rootless")}
+        if strategy in ("podman", "dind-userns"):
+            return {"image": self.name("unprivileged"), "home_path": self.home("unprivileged")}
         return {"image": CODER_BASE}
 
     def stand_ins(self) -> dict[str, str]:
