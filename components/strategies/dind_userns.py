@@ -12,13 +12,17 @@ from ..strategy import Strategy
 from .spec import (
     ROOTLESS_ENGINES_PROFILE,
     ROOTLESS_UID,
+    WORKSPACE,
+    ContainerSpec,
     DaemonSpec,
     Device,
     ProcMount,
     Seccomp,
     StrategyOptions,
+    VolumeMount,
     WorkspacePlan,
-    workspace_with_own_daemon,
+    data_root_volume,
+    home_volume,
 )
 
 STRATEGY = Strategy.DIND_USERNS
@@ -27,20 +31,28 @@ RUNTIME_DIR = f"/run/user/{ROOTLESS_UID}"
 
 
 def plan(options: StrategyOptions) -> WorkspacePlan:
+    volume_path = f"{options.home_path}/.local/share/docker"
     daemon = DaemonSpec(
         rootless=True,
         socket=f"{RUNTIME_DIR}/docker.sock",
-        data_root=f"{options.home_path}/.local/share/docker",
+        # A directory inside the volume, not its root: a fresh PVC's root is root's (group-writable with fsGroup),
+        # and rootless dockerd must own its data root (it chmods it); an unprivileged image has no sudo to fix
+        # that. The volume's root then keeps what fsGroup's OnRootMismatch expects, so the kubelet does not walk
+        # the nested images on every start either.
+        data_root=f"{volume_path}/data",
     )
-    return workspace_with_own_daemon(
-        STRATEGY,
-        options,
-        daemon,
-        env=(("XDG_RUNTIME_DIR", RUNTIME_DIR),),
+    home, home_mount = home_volume(options)
+    data, _ = data_root_volume(volume_path)
+    workspace = ContainerSpec(
+        role=WORKSPACE,
         run_as_user=ROOTLESS_UID,
+        mounts=(VolumeMount(data.key, volume_path), home_mount),
+        env=(("DOCKER_HOST", daemon.docker_host), ("XDG_RUNTIME_DIR", RUNTIME_DIR)),
+        daemon=daemon,
         user_namespace=True,
         proc_mount=ProcMount.UNMASKED,
         seccomp=Seccomp.LOCALHOST,
         seccomp_profile=ROOTLESS_ENGINES_PROFILE,
         devices=(Device.TUN,),
     )
+    return WorkspacePlan(STRATEGY, daemon.docker_host, (workspace,), (data, home))

@@ -80,11 +80,62 @@ def busybox_tar() -> Path:
     return cache_dir() / "busybox.tar"
 
 
-def client(timeout: int = 120) -> docker.DockerClient:
-    """A client of the private daemon (or of ``$DOCKER_HOST``); pings it."""
-    c = docker.DockerClient(base_url=docker_host(), timeout=timeout)
+def client(timeout: int = 120, base_url: Optional[str] = None) -> docker.DockerClient:
+    """A client of the private daemon (or of ``$DOCKER_HOST``, or of `base_url`); pings it."""
+    url = base_url or docker_host()
+    c = docker.DockerClient(base_url=url, timeout=timeout)
     c.ping()
+    _BASE_URLS[id(c.api)] = url
     return c
+
+
+_BASE_URLS: dict[int, str] = {}
+
+
+def base_url_of(c: docker.DockerClient) -> str:
+    """The URL `c` was made with (docker-py keeps only its transport's), to open another connection to that engine."""
+    return _BASE_URLS.get(id(c.api), docker_host())
+
+
+USERNS_DOCKER_HOST_ENV = "DIW_E2E_USERNS_DOCKER_HOST"
+"""A second private engine started with --userns-remap (`.ci/dockerd.sh` with DIW_DOCKERD_USERNS_REMAP): where the
+pod runner runs pods with `hostUsers: false`."""
+
+
+def userns_remapped(c: docker.DockerClient) -> bool:
+    """Whether the engine maps every container's root to subordinate ids (dockerd --userns-remap)."""
+    return any("name=userns" in option for option in c.info().get("SecurityOptions") or [])
+
+
+def userns_client(timeout: int = 120) -> tuple[Optional[docker.DockerClient], str]:
+    """A client of the user-namespaced engine at $DIW_E2E_USERNS_DOCKER_HOST, or None and why not."""
+    host = os.environ.get(USERNS_DOCKER_HOST_ENV)
+    if not host:
+        return None, (
+            f"{USERNS_DOCKER_HOST_ENV} is not set (a second private engine with --userns-remap stands in for a node "
+            "with user namespaces: DIW_DOCKERD_USERNS_REMAP=<user> bash .ci/dockerd.sh start, see docs/ci.md)"
+        )
+    try:
+        c = client(timeout=timeout, base_url=host)
+    except Exception as exc:  # noqa: BLE001 - any failure means "no engine"
+        return None, f"no Docker engine at {host} ({exc})"
+    if not userns_remapped(c):
+        return None, f"the engine at {host} does not run with --userns-remap"
+    return c, ""
+
+
+def copy_images(source: docker.DockerClient, target: docker.DockerClient, names: list[str]) -> list[str]:
+    """`docker save | docker load` of the images `target` lacks (engines with their own data roots); the copied."""
+    copied = []
+    for name in names:
+        try:
+            target.images.get(name)
+            continue
+        except docker.errors.ImageNotFound:
+            pass
+        target.images.load(b"".join(source.images.get(name).save(named=True)))
+        copied.append(name)
+    return copied
 
 
 def missing_images(c: docker.DockerClient) -> list[str]:
