@@ -80,17 +80,20 @@ class WorkspaceArgs(TypedDict):
     command: NotRequired[list[Annotated[str, NON_EMPTY]]]
     """Workload run once Docker is ready; unset: `sleep infinity`. Not with coder_agent/envbuilder."""
     env: NotRequired[dict[Annotated[str, ENV_NAME], pulumi.Input[str]]]
-    """Extra environment variables for the workspace container."""
+    """Extra environment variables for the workspace container (the strategy's own, e.g. `DOCKER_HOST`, and
+    `DIW_*`, `ENVBUILDER_*`, `CODER_AGENT_*` cannot be set)."""
     home_path: NotRequired[Annotated[str, ABSOLUTE_PATH, Default(DEFAULT_HOME_PATH)]]
-    """Home directory of the workspace user, kept on a volume."""
+    """Home directory of the workspace user, kept on the `<name>-home` volume. `dood` on a Docker host refuses it:
+    there `$HOME` is the volume's own path on the host."""
     dind_image: NotRequired[Annotated[str, NON_EMPTY, Default(DEFAULT_DIND_IMAGE)]]
     """Daemon image for `dind-sidecar` (pinned)."""
     docker_socket_gid: NotRequired[Annotated[int, GID]]
-    """`dood` only, required: GID owning the host's Docker socket (`stat -c %g /var/run/docker.sock`)."""
+    """`dood` only, required there: GID owning the host's (node's) Docker socket
+    (`stat -c %g /var/run/docker.sock`)."""
     daemon_socket_gid: NotRequired[Annotated[int, GID, Default(ROOTLESS_UID)]]
     """GID the inner dockerd gives its socket (`dockerd --group`)."""
     mtu: NotRequired[Annotated[int, Between(576, 65535)]]
-    """MTU of the inner daemon's networks; unset: the workspace's own eth0 MTU."""
+    """MTU of the inner daemon's networks (e.g. 1460 on GKE); unset: the workspace's own eth0 MTU."""
     default_address_pool: NotRequired[Annotated[str, ADDRESS_POOL]]
     """Inner dockerd's `--default-address-pool`, e.g. `base=10.201.0.0/16,size=24`."""
     daemon_ready_timeout: NotRequired[Annotated[int, Between(1, 3600), Default(DEFAULT_READY_TIMEOUT)]]
@@ -102,7 +105,8 @@ class WorkspaceArgs(TypedDict):
     coder_agent: NotRequired[CoderAgentArgs]
     """Run a Coder agent as the workload."""
     allow_insecure: NotRequired[Annotated[bool, Default(False)]]
-    """Acknowledge a strategy rated `none` or `low` (dood, dind, dind-sidecar); without it they are refused."""
+    """Acknowledge a strategy rated `none` or `low` (dood, dind, dind-sidecar); without it they are refused. In
+    stack config, unset: the stack's `allowInsecure`."""
 
 
 class DockerHostWorkspaceArgs(WorkspaceArgs):

@@ -22,16 +22,26 @@ class ConfigError(ValueError):
     """Bad stack configuration: one readable message, naming the path."""
 
 
+PROJECT_PREFIX = "docker-in-workspaces:"
+NAME_DOC = "Unique in the stack; names the workspace's containers, volumes and Kubernetes objects."
+
+
 class StackEnvelope(BaseModel):
     """The stack's top-level keys; each workspace entry is read through the components' args."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=False, extra="forbid", frozen=True)
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=False, extra="forbid", frozen=True, use_attribute_docstrings=True
+    )
 
     target: Literal["docker", "kubernetes"] = "docker"
+    """`docker` (one Docker host) or `kubernetes`."""
     allow_insecure: bool = False
-    """Stack default for workspaces that do not set allowInsecure themselves."""
+    """Stack-wide acknowledgement of strategies rated `none` or `low`, for workspaces that do not set
+    `allowInsecure` themselves."""
     workspaces: list[dict[str, Any]] = Field(min_length=1)
+    """The workspaces; fields below."""
     kubernetes: Optional[dict[str, Any]] = None
+    """Target `kubernetes` only: settings every workspace of the stack shares; fields below."""
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,12 @@ from typing_extensions import NotRequired, Required, is_typeddict
 SECRET = "secret"
 """`Annotated[pulumi.Input[str], SECRET]`: kept a Pulumi secret; the schema marks it `secret: true`."""
 
+
+
+class Key(str):
+    """A key of a user's mapping (an env variable name, a node label) in a path: printed as written."""
+
+
 Path = tuple[Union[str, int], ...]
 
 
@@ -71,7 +77,9 @@ class Spelling:
             if isinstance(part, int):
                 text += f"[{part}]"
             elif not _PLAIN_KEY.fullmatch(part):  # a user's odd key (spaces, newlines): quoted, on one line
-                text += f"[{part!r}]"
+                text += f"[{str(part)!r}]"
+            elif isinstance(part, Key):
+                text += f".{part}" if text else str(part)
             else:
                 text += f".{self.key(part)}" if text else self.key(part)
         return text
@@ -231,7 +239,7 @@ def check(value: Any, typ: type, spelling: Spelling = PYTHON, path: Path = ()) -
     for key, item in value.items():
         name = by_spelling.get(key) if isinstance(key, str) else None
         if name is None:
-            raise FieldError((*path, str(key)), _unknown_key(str(key), list(by_spelling)), spelling)
+            raise FieldError((*path, Key(key)), _unknown_key(str(key), list(by_spelling)), spelling)
         if item is None:
             continue  # unset, as if left out
         decl = declared[name]
@@ -294,25 +302,28 @@ def _check_value(value: Any, annotation: Any, constraints: tuple[Any, ...], spel
             raise FieldError(path, f"must be a mapping, got {value!r}", spelling)
         checked = {}
         for key, item in value.items():
-            _check_value(key, key_type, (), spelling, (*path, str(key)))
-            checked[key] = _check_value(item, item_type, (), spelling, (*path, str(key)))
+            _check_value(key, key_type, (), spelling, (*path, Key(key)))
+            checked[key] = _check_value(item, item_type, (), spelling, (*path, Key(key)))
         return checked
     if isinstance(annotation, type) and issubclass(annotation, Enum):
         try:
             return annotation(value)
         except ValueError:
             allowed = ", ".join(str(member.value) for member in annotation)
-            raise FieldError(path, f"{value!r} is not allowed; use one of: {allowed}", spelling) from None
+            raise FieldError(path, f"{value!r} is not one of: {allowed}", spelling) from None
     if annotation is bool:
         if not isinstance(value, bool):
             raise FieldError(path, f"must be true or false, got {value!r}", spelling)
         return value
+    expected = next((c.expected for c in constraints if isinstance(c, Matches)), None)
     if annotation is int:
         if isinstance(value, bool) or not isinstance(value, int):
+            for constraint in constraints:
+                _apply(constraint, -1 if isinstance(constraint, Between) else "", spelling, path, value)
             raise FieldError(path, f"must be a whole number, got {value!r}", spelling)
     elif annotation is str:
         if not isinstance(value, str):
-            raise FieldError(path, f"must be a string, got {value!r}", spelling)
+            raise FieldError(path, f"must be {expected or 'a string'}, got {value!r}", spelling)
     elif annotation is not Any:
         raise TypeError(f"{annotation}: not a type args may declare")
     for constraint in constraints:
@@ -320,13 +331,14 @@ def _check_value(value: Any, annotation: Any, constraints: tuple[Any, ...], spel
     return value
 
 
-def _apply(constraint: Any, value: Any, spelling: Spelling, path: Path) -> None:
+def _apply(constraint: Any, value: Any, spelling: Spelling, path: Path, shown: Any = None) -> None:
+    shown = value if shown is None else shown
     if isinstance(constraint, Between) and not constraint.low <= value <= constraint.high:
         raise FieldError(
-            path, f"must be a whole number from {constraint.low} to {constraint.high}, got {value!r}", spelling
+            path, f"must be a whole number from {constraint.low} to {constraint.high}, got {shown!r}", spelling
         )
     if isinstance(constraint, Matches) and not re.fullmatch(constraint.pattern, value):
-        raise FieldError(path, f"must be {constraint.expected}, got {value!r}", spelling)
+        raise FieldError(path, f"must be {constraint.expected}, got {shown!r}", spelling)
 
 
 def _is_output(typ: Any) -> bool:

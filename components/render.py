@@ -37,11 +37,10 @@ from typing import Any, Optional
 import pulumi
 import yaml
 
-from .recording import Recorded, is_secret, provider_outputs, unwrap_secrets
+from .compose import CONTAINER, VOLUME, compose_document
+from .documents import PLACEHOLDER, dump_yaml, ints, redact
+from .recording import Recorded, provider_outputs, unwrap_secrets
 from .recording import record as record_program
-
-PLACEHOLDER = "[secret]"
-"""What every secret value renders as."""
 
 CRD_DIR = "0-crd"
 MANIFEST_DIR = "1-manifest"
@@ -50,8 +49,6 @@ REPORT_FILE = "security-report.md"
 OUTPUT_NAMES = frozenset({CRD_DIR, MANIFEST_DIR, COMPOSE_FILE, REPORT_FILE, "start-docker.sh"})
 """Everything the renderer may write at the top of --out; it replaces these and refuses to touch anything else."""
 
-CONTAINER = "docker:index/container:Container"
-VOLUME = "docker:index/volume:Volume"
 REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
 
 
@@ -73,43 +70,6 @@ class _Mocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], Optional[list[tuple[str, str]]]]:
         return {}, []
-
-
-# --- secrets ------------------------------------------------------------------------------------------------------
-
-
-def _blank(value: Any) -> Any:
-    """A secret value's shape with every leaf the placeholder: a secret map keeps its keys, so that e.g. a
-    Kubernetes Secret's `stringData` stays a map of the (non-secret) names the pod spec refers to."""
-    if is_secret(value):
-        return _blank(value.get("value"))
-    if isinstance(value, dict):
-        return {k: _blank(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_blank(v) for v in value]
-    return PLACEHOLDER
-
-
-def redact(value: Any) -> Any:
-    """Raw inputs with every secret-wrapped value replaced by the placeholder (maps and lists keep their shape)."""
-    if is_secret(value):
-        return _blank(value.get("value"))
-    if isinstance(value, dict):
-        return {k: redact(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    return value
-
-
-def ints(value: Any) -> Any:
-    """The mocks hand numbers back as floats; manifests and compose files want integers."""
-    if isinstance(value, dict):
-        return {k: ints(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [ints(v) for v in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
 
 
 # --- the stack's config, the way `pulumi` hands it to the program --------------------------------------------------
@@ -287,70 +247,6 @@ def run_stack(stack: str, project_dir: Path) -> Rendered:
     )
 
 
-# --- YAML ---------------------------------------------------------------------------------------------------------
-
-
-class _Octal(int):
-    """A file mode, written the way compose files spell it (0555)."""
-
-
-ALIASED_TEXT_MIN = 1000
-"""Multi-line strings at least this long (the inlined start script) are written once, then referred to by a
-YAML alias (`&id001` ... `*id001`), when the same object appears again: see `_share_long_text`."""
-
-
-def _ignore_aliases(self: Any, data: Any) -> bool:
-    if isinstance(data, str) and len(data) >= ALIASED_TEXT_MIN and "\n" in data:
-        return False
-    return yaml.SafeDumper.ignore_aliases(self, data)  # type: ignore[no-any-return]
-
-
-_PureDumper: Any = type("_PureDumper", (yaml.SafeDumper,), {"ignore_aliases": _ignore_aliases})
-"""The pure-Python emitter: the reference output (tests check libyaml's against it)."""
-_Dumper: Any = type("_Dumper", (getattr(yaml, "CSafeDumper", yaml.SafeDumper),), {"ignore_aliases": _ignore_aliases})
-"""libyaml's emitter when PyYAML was built with it: the same bytes, several times faster on big stacks."""
-_UNLIMITED = 2**31 - 1
-"""Line width: never fold (libyaml takes an int, so not float("inf"))."""
-
-
-def _share_long_text(value: Any, seen: Optional[dict[str, str]] = None) -> Any:
-    """Equal long texts made one object, so that the dumper writes them once and aliases the rest."""
-    seen = {} if seen is None else seen
-    if isinstance(value, str) and len(value) >= ALIASED_TEXT_MIN and "\n" in value:
-        return seen.setdefault(value, value)
-    if isinstance(value, dict):
-        return {k: _share_long_text(v, seen) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_share_long_text(v, seen) for v in value]
-    return value
-
-
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    if "\n" in value:  # scripts stay readable (and diffable line by line)
-        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
-
-
-def _represent_octal(dumper: yaml.SafeDumper, value: _Octal) -> yaml.ScalarNode:
-    return dumper.represent_scalar("tag:yaml.org,2002:int", f"0{int(value):o}")
-
-
-for _dumper in (_PureDumper, _Dumper):
-    _dumper.add_representer(str, _represent_str)
-    _dumper.add_representer(_Octal, _represent_octal)
-
-
-def dump_yaml(document: Any, dumper: Any = None) -> str:
-    return yaml.dump(  # type: ignore[no-any-return]
-        document,
-        Dumper=dumper or _Dumper,
-        sort_keys=True,
-        default_flow_style=False,
-        allow_unicode=True,
-        width=_UNLIMITED,
-    )
-
-
 # --- Kubernetes ---------------------------------------------------------------------------------------------------
 
 
@@ -376,155 +272,6 @@ def kubernetes_manifests(records: list[Recorded]) -> dict[str, str]:
             raise RenderError(f"two Kubernetes objects render to {path}")
         files[path] = dump_yaml(body)
     return files
-
-
-# --- Docker host: a compose file ----------------------------------------------------------------------------------
-
-
-def _compose_escape(value: Any) -> Any:
-    """Compose interpolates `$`: a literal dollar is `$$`."""
-    if isinstance(value, str):
-        return value.replace("$", "$$")
-    if isinstance(value, dict):
-        return {k: _compose_escape(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_compose_escape(v) for v in value]
-    return value
-
-
-def _unwrap(value: Any) -> Any:
-    while is_secret(value):
-        value = value.get("value")
-    return value
-
-
-def _environment(envs: Any) -> dict[str, str]:
-    """`KEY=value` items as a mapping. A secret item shows its name (never secret) and the placeholder; when the
-    whole list is secret (one secret item makes Pulumi mark all of them), so is every value."""
-    all_secret = is_secret(envs)
-    env: dict[str, str] = {}
-    for item in _unwrap(envs) or []:
-        key, _, value = str(_unwrap(item)).partition("=")
-        env[key] = PLACEHOLDER if all_secret or is_secret(item) else value
-    return env
-
-
-def _labels(items: Optional[list[dict[str, Any]]]) -> dict[str, str]:
-    return {str(i["label"]): str(i["value"]) for i in items or []}
-
-
-def compose_document(stack: str, records: list[Recorded], project: str) -> tuple[str, dict[str, str]]:
-    """docker-compose.yaml's text, and the files it references (uploaded scripts) by name."""
-    containers = [r for r in records if r.type == CONTAINER]
-    volumes = [r for r in records if r.type == VOLUME]
-    by_urn = {r.urn: r for r in containers}
-    by_id = {r.name: r for r in containers}  # the mocks' id is the logical name
-    configs: dict[str, dict[str, Any]] = {}
-    files: dict[str, str] = {}
-    services: dict[str, Any] = {}
-
-    def config_for(upload: dict[str, Any], secret: bool) -> str:
-        # Inline content (compose's `configs.<name>.content`): uploads are secret files, rendered as the placeholder.
-        base = str(_unwrap(upload["file"])).rsplit("/", 1)[-1].replace(".", "-")
-        content = PLACEHOLDER if secret or is_secret(upload["content"]) else str(upload["content"])
-        name, n = base, 1
-        while name in configs and configs[name]["content"] != content:
-            n += 1
-            name = f"{base}-{n}"
-        configs[name] = {"content": content}
-        return name
-
-    for record in containers:
-        inputs = ints(record.raw_inputs)
-        name = str(redact(inputs.get("name") or record.name))
-        service: dict[str, Any] = {"container_name": name, "image": redact(inputs.get("image"))}
-        plain = redact(inputs)
-        for key, compose_key in (("entrypoints", "entrypoint"), ("command", "command"), ("runtime", "runtime")):
-            if key in plain:
-                service[compose_key] = plain[key]
-        if inputs.get("envs"):
-            service["environment"] = _environment(inputs["envs"])
-        for key in ("privileged", "init", "restart", "user"):
-            if key in plain:
-                service[key] = plain[key]
-        if plain.get("groupAdds"):
-            service["group_add"] = plain["groupAdds"]
-        if plain.get("hosts"):
-            service["extra_hosts"] = [f"{h['host']}:{h['ip']}" for h in plain["hosts"]]
-        if plain.get("mounts"):
-            service["volumes"] = [
-                {"type": m["type"], "source": m["source"], "target": m["target"]}
-                | ({"read_only": True} if m.get("readOnly") else {})
-                for m in plain["mounts"]
-            ]
-        network_mode = plain.get("networkMode")
-        if isinstance(network_mode, str) and network_mode.startswith("container:"):
-            owner = by_id.get(network_mode.removeprefix("container:"))
-            if owner is not None:
-                network_mode = f"service:{owner.raw_inputs.get('name') or owner.name}"
-        if network_mode:
-            service["network_mode"] = network_mode
-        if plain.get("healthcheck"):
-            check = plain["healthcheck"]
-            service["healthcheck"] = {
-                compose_key: check[key]
-                for key, compose_key in (
-                    ("tests", "test"),
-                    ("interval", "interval"),
-                    ("timeout", "timeout"),
-                    ("retries", "retries"),
-                    ("startPeriod", "start_period"),
-                    ("startInterval", "start_interval"),
-                )
-                if key in check
-            }
-        depends = {}
-        for urn in record.dependencies:
-            owner = by_urn.get(urn)
-            if owner is not None:
-                owner_name = str(owner.raw_inputs.get("name") or owner.name)
-                if owner.raw_inputs.get("attach"):  # runs to completion first (a preflight check)
-                    condition = "service_completed_successfully"
-                elif owner.raw_inputs.get("healthcheck"):
-                    condition = "service_healthy"
-                else:
-                    condition = "service_started"
-                depends[owner_name] = {"condition": condition}
-        if depends:
-            service["depends_on"] = depends
-        if inputs.get("uploads"):
-            secret_uploads = is_secret(inputs["uploads"])
-            service["configs"] = [
-                {
-                    "source": config_for(_unwrap(upload), secret_uploads or is_secret(upload)),
-                    "target": _unwrap(_unwrap(upload)["file"]),
-                    "mode": _Octal(0o555 if _unwrap(_unwrap(upload).get("executable")) else 0o444),
-                }
-                for upload in _unwrap(inputs["uploads"])
-            ]
-        if plain.get("labels"):
-            service["labels"] = _labels(plain["labels"])
-        services[name] = service
-
-    compose_volumes: dict[str, Any] = {}
-    for record in volumes:
-        plain = redact(record.raw_inputs)
-        name = str(plain.get("name") or record.name)
-        volume: dict[str, Any] = {"name": name, "external": False}
-        if plain.get("labels"):
-            volume["labels"] = _labels(plain["labels"])
-        if plain.get("driver"):
-            volume["driver"] = plain["driver"]
-        volume["x-retain-on-delete"] = record.retain_on_delete
-        compose_volumes[name] = volume
-
-    # The inlined start script appears in several containers' entrypoints: once in the file, aliased elsewhere.
-    document: dict[str, Any] = {"name": f"{project}-{stack}", "services": _share_long_text(_compose_escape(services))}
-    if compose_volumes:
-        document["volumes"] = _compose_escape(compose_volumes)
-    if configs:
-        document["configs"] = configs
-    return dump_yaml(document), files
 
 
 def _compose_header(stack: str, rendered: Rendered) -> str:

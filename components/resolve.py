@@ -19,7 +19,7 @@ from .args import DNS1123_LABEL, WorkspaceArgs
 from .fields import PYTHON, FieldError, Path, Spelling, check
 from .security import INSECURE_LEVELS, LEVEL_ORDER, SecurityLevel, security_level
 from .strategies import StrategyOptions, WorkspacePlan, plan
-from .strategies.spec import StrategyError
+from .strategies.spec import DaemonKind, StrategyError
 from .strategy import Strategy
 from .workload import CoderAgentSettings, DaemonSettings, EnvbuilderSettings, WorkloadSettings
 from .workload import validate as validate_workload
@@ -74,11 +74,12 @@ def _as_envbuilder_workspace(workspace_plan: WorkspacePlan) -> WorkspacePlan:
     """Envbuilder rewrites the container's filesystem while it builds, so its container runs
     as root; a plan whose workspace must run as another user cannot use it."""
     workspace = workspace_plan.workspace
-    if workspace.daemon is not None and workspace.daemon.rootless:
+    if workspace.daemon is not None and workspace.daemon.kind in (DaemonKind.ROOTLESS, DaemonKind.PODMAN):
+        engine = "rootless Podman" if workspace.daemon.kind == DaemonKind.PODMAN else "rootless dockerd"
         raise FieldError(
             ("envbuilder",),
-            "Envbuilder runs as root to build the image, and rootless dockerd must not run as root; use strategy "
-            "sysbox or dind with envbuilder, or dind-rootless without it",
+            f"Envbuilder runs as root to build the image, and {engine} must not run as root; use strategy "
+            f"sysbox or dind with envbuilder, or {workspace_plan.strategy.value} without it",
         )
     if workspace.runs_as_root:
         return workspace_plan
@@ -100,7 +101,7 @@ def _is_base64_json(text: str) -> bool:
 def validate_name(name: Any, path: Path = ("name",), spelling: Spelling = PYTHON) -> str:
     """A workspace or namespace name: a DNS-1123 label (it becomes container, volume and object names)."""
     if not isinstance(name, str) or not re.fullmatch(DNS1123_LABEL.pattern, name):
-        raise FieldError(path, f"{name!r} is not {DNS1123_LABEL.expected}", spelling)
+        raise FieldError(path, f"must be {DNS1123_LABEL.expected}, got {name!r}", spelling)
     return name
 
 

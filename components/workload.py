@@ -18,7 +18,7 @@ from typing import Optional
 
 import pulumi
 
-from .fields import FieldError
+from .fields import FieldError, Key
 from .strategies.spec import WORKSPACE, ContainerSpec
 
 START_SCRIPT_DIR = "/opt/docker-in-workspaces"
@@ -136,10 +136,7 @@ def start_env(spec: ContainerSpec, daemon: DaemonSettings) -> dict[str, str]:
         if env["DIW_DOCKERD_MODE"] == "none":
             del env["DIW_DOCKERD_TIMEOUT"]
         return env
-    if spec.daemon.engine == "podman":
-        env["DIW_DOCKERD_MODE"] = "podman"
-    else:
-        env["DIW_DOCKERD_MODE"] = "rootless" if spec.daemon.rootless else "rootful"
+    env["DIW_DOCKERD_MODE"] = spec.daemon.kind.value
     env["DIW_DOCKERD_DATA_ROOT"] = spec.daemon.data_root
     if spec.daemon.socket_gid is not None:
         env["DIW_DOCKERD_GROUP"] = str(spec.daemon.socket_gid)
@@ -155,7 +152,7 @@ def validate(workload: WorkloadSettings, strategy_env: Mapping[str, str]) -> Non
     for key in workload.env:
         if key in strategy_env or key.startswith(("DIW_", "ENVBUILDER_", "CODER_AGENT_")):
             raise FieldError(
-                ("env", key), "set by the component (strategy, envbuilder or coder_agent); remove it from env"
+                ("env", Key(key)), "set by the component (strategy, envbuilder or coder_agent); remove it from env"
             )
     if workload.envbuilder is None and workload.image is None:
         raise FieldError(("image",), "required unless envbuilder is given (then envbuilder builds the image)")

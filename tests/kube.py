@@ -9,6 +9,7 @@ from harness import Registered, Run, run
 from packaging.version import Version
 
 from components.kubernetes import KubernetesWorkspace
+from components.outputs import SHARED_OUTPUTS
 from components.render import ints  # the mocks hand numbers back as floats; Kubernetes wants integers
 
 IMG = "codercom/enterprise-base:ubuntu"
@@ -19,7 +20,7 @@ CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 SECRET = "kubernetes:core/v1:Secret"
 NAMESPACE = "kubernetes:core/v1:Namespace"
 RUNTIME_CLASS = "kubernetes:node.k8s.io/v1:RuntimeClass"
-OUTPUT_NAMES = ("docker_host", "security_level", "pod_security_level", "namespace", "deployment_name")
+OUTPUT_NAMES = (*SHARED_OUTPUTS, "namespace", "deployment_name")
 MIN_VERSION = Version("1.29")
 
 

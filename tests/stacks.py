@@ -34,11 +34,32 @@ def engine_config(stack_config: dict[str, Any]) -> dict[str, str]:
     return {k: v if isinstance(v, str) else json.dumps(v) for k, v in merged.items()}
 
 
+def secure_values(value: Any) -> tuple[Any, bool]:
+    """`{"secure": x}` (a stack file's encrypted value; here the plaintext for the test) as the engine hands it to
+    the program: the value, and whether it made its key secret."""
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            return value["secure"], True
+        pairs = {key: secure_values(item) for key, item in value.items()}
+        return {key: pair[0] for key, pair in pairs.items()}, any(pair[1] for pair in pairs.values())
+    if isinstance(value, list):
+        items = [secure_values(item) for item in value]
+        return [item[0] for item in items], any(item[1] for item in items)
+    return value, False
+
+
 def run_program(stack_config: dict[str, Any], stack: str = "test") -> Run:
-    config = engine_config(stack_config)
+    """Run the stack program with `stack_config`; `{"secure": x}` values make their key secret, as in a stack file."""
+    plain: dict[str, Any] = {}
+    secret_keys = []
+    for key, value in stack_config.items():
+        plain[key], secret = secure_values(value)
+        if secret:
+            secret_keys.append(key if ":" in key else f"{PROJECT}:{key}")
+    config = engine_config(plain)
 
     def program():
-        pulumi.runtime.set_all_config(config)
+        pulumi.runtime.set_all_config(config, secret_keys)
         runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
         return pulumi.runtime.get_root_resource().outputs  # the stack's exports
 

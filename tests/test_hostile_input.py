@@ -316,7 +316,7 @@ def test_env_keys_with_metacharacters_are_rejected_by_config_and_component(key, 
     try:
         result = run(lambda: DockerHostWorkspace("a", {"image": "i", "env": {key: value}}))
     except ValueError as error:
-        assert not valid and str(error).startswith(f"env.{key}: "), str(error)
+        assert not valid and str(error).startswith((f"env.{key}: ", f"env[{key!r}]: ")), str(error)
         assert error.registered == []  # type: ignore[attr-defined]
     else:
         assert valid, key

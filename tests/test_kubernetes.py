@@ -31,6 +31,7 @@ from components import Strategy, WorkspaceArgs
 from components.kubernetes import (
     CRIO_USERNS_ANNOTATION,
     KubernetesResourcesArgs,
+    KubernetesSettingsArgs,
     KubernetesWorkspace,
     KubernetesWorkspaceArgs,
     TolerationArgs,
@@ -118,9 +119,13 @@ def test_dind_is_privileged_with_its_data_root_on_a_pvc():
     assert env(ws)["DIW_DOCKERD_MODE"] == "rootful"
     assert env(ws)["DIW_DOCKERD_DATA_ROOT"] == "/var/lib/docker"
     assert result.value == {
+        "strategy": "dind",
         "docker_host": "unix:///var/run/docker.sock",
         "security_level": "low",
         "pod_security_level": "privileged",
+        "privileged_containers": ["workspace"],
+        "host_sockets": [],
+        "running": True,
         "namespace": "workspaces",
         "deployment_name": "alice",
     }
@@ -608,7 +613,7 @@ def test_shared_resources_only_sysbox_namespace_is_baseline_and_nothing_created_
 
 
 def test_shared_resources_name_the_workspace_in_errors():
-    with pytest.raises(ValueError, match=r"^bob: namespace: 'Team' is not a DNS-1123 label"):
+    with pytest.raises(ValueError, match=r"^bob: namespace: must be a DNS-1123 label"):
         shared_resources({"alice": {"image": IMG}, "bob": {"image": IMG, "namespace": "Team"}})
 
 
@@ -618,25 +623,28 @@ def test_shared_resources_name_the_workspace_in_errors():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ({"namespace": "Team_A"}, "namespace: 'Team_A' is not a DNS-1123 label"),
+        ({"namespace": "Team_A"}, "namespace: must be a DNS-1123 label"),
         ({"create_namespace": "yes"}, "create_namespace: must be true or false"),
         ({"native_sidecar": 1}, "native_sidecar: must be true or false"),
-        ({"mount_service_account_token": None}, "mount_service_account_token: must be true or false"),
+        ({"mount_service_account_token": "no"}, "mount_service_account_token: must be true or false"),
         ({"data_root_size": "20 GB"}, "data_root_size: must be a Kubernetes quantity"),
         ({"home_size": 10}, "home_size: must be a Kubernetes quantity"),
-        ({"storage_class": " "}, "storage_class: must not be empty"),
-        ({"user_namespace_mode": "hostusers"}, "user_namespace_mode: must be 'annotation' or 'hostUsers'"),
+        ({"storage_class": " "}, "storage_class: must be a non-empty string"),
+        ({"user_namespace_mode": "hostusers"}, "user_namespace_mode: 'hostusers' is not one of: annotation, hostUsers"),
         ({"node_selector": {"pool": 1}}, "node_selector.pool: must be a string"),
-        ({"node_selector": {"bad key!": "x"}}, "node_selector: 'bad key!' is not a valid key"),
+        ({"node_selector": {"bad key!": "x"}}, "node_selector['bad key!']: must be a label key"),
         ({"tolerations": [{"key": "a", "operator": "In"}]}, "tolerations[0].operator: must be 'Equal' or 'Exists'"),
         ({"tolerations": [{"operator": "Exists", "value": "x"}]}, "tolerations[0].value: must be empty"),
         ({"tolerations": [{"value": "x"}]}, "tolerations[0].key: required with operator 'Equal'"),
-        ({"tolerations": [{"key": "a", "effect": "NoRun"}]}, "tolerations[0].effect: must be one of"),
+        (
+            {"tolerations": [{"key": "a", "effect": "NoRun"}]},
+            "tolerations[0].effect: must be NoSchedule, PreferNoSchedule or NoExecute",
+        ),
         ({"tolerations": [{"key": "a", "tolerationSeconds": 3}]}, "tolerations[0].tolerationSeconds: unknown key"),
         ({"resources": {"limits": {"cpu": "two"}}}, "resources.limits.cpu: must be a Kubernetes quantity"),
         ({"resources": {"request": {}}}, "resources.request: unknown key"),
-        ({"namepsace": "x"}, "namepsace: unknown argument"),
-        ({"strategy": "dindd"}, "strategy: unknown strategy 'dindd'"),
+        ({"namepsace": "x"}, "namepsace: unknown key; did you mean namespace?"),
+        ({"strategy": "dindd"}, "strategy: 'dindd' is not one of: dood, dind"),
         ({"image": None}, "image: required unless envbuilder is given"),
     ],
 )
@@ -651,7 +659,7 @@ def test_bad_args_raise_naming_the_field_before_anything_is_registered(args, mes
 
 
 @pytest.mark.parametrize(
-    "cls", [KubernetesWorkspaceArgs, TolerationArgs, KubernetesResourcesArgs, UserNamespaceMode, KubernetesWorkspace]
+    "cls", [KubernetesSettingsArgs, TolerationArgs, KubernetesResourcesArgs, UserNamespaceMode, KubernetesWorkspace]
 )
 def test_every_field_and_output_has_a_docstring_pulumis_analyzer_can_read(cls):
     from pulumi.provider.experimental.analyzer import Analyzer

@@ -27,7 +27,7 @@ def build_like_the_program():
     config = stack_config()
 
     def body():
-        shared = shared_resources(program.kubernetes_args(config))
+        shared = shared_resources({ws.name: ws.resolved.args for ws in config.workspaces})
         outputs = {}
         for name, args in shared.args.items():
             ws = KubernetesWorkspace(name, args, pulumi.ResourceOptions(depends_on=shared.dependencies[name]))
@@ -40,8 +40,7 @@ def build_like_the_program():
 def test_the_example_is_a_kubernetes_stack_with_every_strategy():
     config = stack_config()
     assert config.target == "kubernetes"
-    assert config.kubernetes is not None
-    assert {ws.strategy.value for ws in config.workspaces} == {
+    assert {ws.workspace.plan.strategy.value for ws in config.workspaces} == {
         "dood",
         "dind",
         "dind-sidecar",

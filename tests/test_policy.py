@@ -33,8 +33,10 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 from stacks import ROOT, run_stack_file
 
 from components import DockerHostWorkspace, DockerHostWorkspaceArgs, Strategy
+from components.strategies.spec import DaemonKind
 from components.workload import DaemonSettings, envbuilder_init_script, start_env
 from policy import workspace_policies as wp
+from policy.workspace_policies import daemons, secret_env, shapes
 
 CONTAINER = "docker:index/container:Container"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
@@ -126,19 +128,43 @@ def test_policy_names_and_schemas():
             assert spec["type"] in {"boolean", "array"} and "default" in spec and spec["description"]
 
 
+def test_each_policy_is_declared_beside_its_check_and_registered_once():
+    import importlib
+    import pkgutil
+
+    names = [module.POLICY.name for module in wp.POLICY_MODULES]
+    assert len(set(names)) == len(names) == len(wp.POLICIES)
+    for module in wp.POLICY_MODULES:
+        # The check is named after its policy and is what the policy object runs (pulumi-policy keeps the
+        # functions in private attributes: its public validate/remediate are wrappers).
+        check = getattr(module, module.POLICY.name.replace("-", "_"))
+        assert vars(module.POLICY)["_ResourceValidationPolicy__validate"] is check, module.__name__
+        remediate = vars(module.POLICY)["_ResourceValidationPolicy__remediate"]
+        assert remediate is None or remediate.__module__ == module.__name__, module.__name__
+    # A policy module the registry does not name would never be served.
+    with_policy = {
+        f"{wp.__name__}.{info.name}"
+        for info in pkgutil.iter_modules(wp.__path__)
+        if hasattr(importlib.import_module(f"{wp.__name__}.{info.name}"), "POLICY")
+    }
+    assert with_policy == {module.__name__ for module in wp.POLICY_MODULES}
+
+
 def test_policy_knows_the_start_script_knobs_the_components_use():
     from components.strategies import plan
 
     for strategy in (Strategy.DIND, Strategy.DIND_ROOTLESS, Strategy.SYSBOX):
         spec = plan(strategy).daemon_container
         env = start_env(spec, DaemonSettings())
-        assert env[wp.MODE_ENV] in wp.DAEMON_MODES
-        assert env[wp.DATA_ROOT_ENV] == spec.daemon.data_root
-    assert plan(Strategy.DIND).daemon_container.daemon.data_root == wp.ROOTFUL_DATA_ROOT
-    assert plan(Strategy.DIND_ROOTLESS).daemon_container.daemon.data_root.endswith(wp.ROOTLESS_DATA_ROOT_SUFFIX)
+        assert env[daemons.MODE_ENV] == spec.daemon.kind.value
+        assert env[daemons.DATA_ROOT_ENV] == spec.daemon.data_root
+    # The pack cannot import components: a new kind of daemon must be added to its modes too.
+    assert {kind.value for kind in DaemonKind} == set(daemons.DAEMON_MODES)
+    assert plan(Strategy.DIND).daemon_container.daemon.data_root == daemons.ROOTFUL_DATA_ROOT
+    assert plan(Strategy.DIND_ROOTLESS).daemon_container.daemon.data_root.endswith(daemons.ROOTLESS_DATA_ROOT_SUFFIX)
     from components.strategies.spec import DEFAULT_DIND_IMAGE
 
-    assert any(__import__("fnmatch").fnmatchcase(DEFAULT_DIND_IMAGE, p) for p in wp.DEFAULT_DAEMON_IMAGES)
+    assert any(__import__("fnmatch").fnmatchcase(DEFAULT_DIND_IMAGE, p) for p in daemons.DEFAULT_DAEMON_IMAGES)
 
 
 def test_importing_the_policies_does_not_start_a_policy_pack():
@@ -148,6 +174,7 @@ def test_importing_the_policies_does_not_start_a_policy_pack():
         "pulumi_policy.PolicyPack.__init__ = boom\n"
         "import policy, policy.workspace_policies\n"
         "assert 'policy.__main__' not in sys.modules and '__main__' != policy.__name__\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] == 'components'], 'the pack imports components'\n"
         "print(len(policy.workspace_policies.POLICIES))\n"
     )
     result = subprocess.run(
@@ -172,7 +199,8 @@ def test_main_builds_the_pack_from_every_policy(monkeypatch):
     runpy.run_path(str(ROOT / "policy" / "__main__.py"), run_name="__main__")
     assert built["name"] == "docker-in-workspaces"
     assert [p.name for p in built["policies"]] == [p.name for p in wp.POLICIES]
-    sys.modules.pop("workspace_policies", None)  # the pack's own import, not ours
+    for name in [m for m in sys.modules if m == "workspace_policies" or m.startswith("workspace_policies.")]:
+        del sys.modules[name]  # the pack's own import, not ours
 
 
 def test_pack_files():
@@ -231,9 +259,9 @@ def test_envbuilder_and_coder_agent_workspaces(strategy):
 def test_envbuilder_daemon_knobs_are_read_from_the_init_script():
     result = docker_workspace(Strategy.DIND, image=None, envbuilder={"git_url": "https://example.com/repo"})
     raw = container_raw(result)
-    env = wp.docker_env(wp.plain(raw))
-    assert wp.MODE_ENV not in env  # inlined into ENVBUILDER_INIT_SCRIPT, not container env
-    assert wp.with_init_script_knobs(env)[wp.DATA_ROOT_ENV] == "/var/lib/docker"
+    env = shapes.docker_env(shapes.plain(raw))
+    assert daemons.MODE_ENV not in env  # inlined into ENVBUILDER_INIT_SCRIPT, not container env
+    assert daemons.with_init_script_knobs(env)[daemons.DATA_ROOT_ENV] == "/var/lib/docker"
     raw["mounts"] = [m for m in raw["mounts"] if m["target"] != "/var/lib/docker"]
     assert violations([(CONTAINER, "alice", raw)]) == {(PRIVILEGED, "alice"), (DATA_ROOT, "alice")}
 
@@ -433,7 +461,7 @@ def test_plain_sensitive_docker_env_is_turned_into_a_secret():
     ],
 )
 def test_sensitive_names(name, sensitive):
-    assert wp.is_sensitive_name(name, {}) == sensitive
+    assert secret_env.is_sensitive_name(name, {}) == sensitive
 
 
 # --- Kubernetes ---------------------------------------------------------------------------------------------------
@@ -561,8 +589,8 @@ def test_kubernetes_workspace_strategies(kubernetes_workspace, strategy):
     # Without its data-root PVC mount the daemon container is denied.
     spec = copy.deepcopy(deployments[0].raw_inputs)
     pod = spec["spec"]["value"]["template"]["spec"] if SIG_KEY in spec["spec"] else spec["spec"]["template"]["spec"]
-    daemons = [c for c in [*pod.get("initContainers", []), *pod["containers"]] if wp.MODE_ENV in str(c.get("env"))]
-    for container in daemons:
+    containers = [*pod.get("initContainers", []), *pod["containers"]]
+    for container in [c for c in containers if daemons.MODE_ENV in str(c.get("env"))]:
         container["volumeMounts"] = [m for m in container["volumeMounts"] if m["name"] != "docker"]
     has_daemon = strategy != Strategy.DOOD
     assert ((DATA_ROOT, "alice") in violations([(DEPLOYMENT, "alice", spec)], allow)) == has_daemon
@@ -609,8 +637,8 @@ def test_the_real_analyzer_remediates_plain_docker_secrets_only():
     assert remediation.policyName == SECRET_ENV
     envs = json_format.MessageToDict(remediation.properties)["envs"]
     assert {SIG_KEY: SECRET_SIG, "value": "NPM_TOKEN=npm_plain"} in envs
-    secret_env = docker_workspace(Strategy.SYSBOX, env={"NPM_TOKEN": pulumi.Output.secret("npm_secret")})
-    assert list(analyzer().Remediate(request(secret_env.one(CONTAINER, "alice")), None).remediations) == []
+    secret_value = docker_workspace(Strategy.SYSBOX, env={"NPM_TOKEN": pulumi.Output.secret("npm_secret")})
+    assert list(analyzer().Remediate(request(secret_value.one(CONTAINER, "alice")), None).remediations) == []
     # The agent's token is a file on a Docker host; the variable naming the file is no secret.
     with_agent = docker_workspace(Strategy.SYSBOX, coder_agent={"url": "u", "token": "t", "init_script": "a"})
     assert list(analyzer().Remediate(request(with_agent.one(CONTAINER, "alice")), None).remediations) == []
@@ -628,5 +656,5 @@ def test_unknown_or_secret_wrapped_outputs_from_a_preview_are_readable():
 def test_init_script_knob_parser_matches_the_component_format():
     knobs = {"DIW_DOCKERD_MODE": "rootless", "DIW_DOCKERD_DATA_ROOT": "/home/it's me/.local/share/docker"}
     script = envbuilder_init_script(knobs, "export DIW_DOCKERD_DATA_ROOT=/elsewhere\necho hi")
-    env = wp.with_init_script_knobs({"ENVBUILDER_INIT_SCRIPT": script})
+    env = daemons.with_init_script_knobs({"ENVBUILDER_INIT_SCRIPT": script})
     assert {k: env[k] for k in knobs} == knobs

@@ -52,15 +52,14 @@ def test_target_defaults_to_docker_from_pulumi_yaml():
     [
         (
             [{"name": "ok", "image": "i"}, {"name": "bob", "strategy": "dindd", "image": "i"}],
-            "workspaces[1].strategy: 'dindd' is not a strategy; "
-            "use one of: dood, dind, dind-sidecar, dind-rootless, sysbox",
+            "workspaces[1].strategy: 'dindd' is not one of: dood, dind, dind-sidecar, dind-rootless, sysbox",
         ),
-        ([{"name": "Bob", "image": "i"}], "workspaces[0].name: 'Bob' is not a DNS-1123 label"),
+        ([{"name": "Bob", "image": "i"}], "workspaces[0].name: must be a DNS-1123 label"),
         ([{"name": "a", "image": "i", "imgae": "x"}], "workspaces[0].imgae: unknown key"),
         ([{"name": "a", "image": "i"}, {"name": "a", "image": "i"}], "is used twice"),
         ([{"name": "a", "image": ""}], "workspaces[0].image"),
-        ([{"name": "a", "envbuilder": {"devcontainerDir": "x"}}], "workspaces[0].envbuilder.gitUrl: Field required"),
-        ([{"name": "a", "strategy": "dood", "image": "i"}], "dockerSocketGid is required"),
+        ([{"name": "a", "envbuilder": {"devcontainerDir": "x"}}], "workspaces[0].envbuilder.gitUrl: required"),
+        ([{"name": "a", "strategy": "dood", "image": "i"}], "workspaces[0].dockerSocketGid: dood needs the GID"),
         ([{"name": "a", "image": "i", "env": {"DOCKER_HOST": "tcp://x"}}], "workspaces[0].env.DOCKER_HOST"),
     ],
 )
@@ -96,7 +95,7 @@ def test_secret_token_from_config_stays_secret():
                     "strategy": "dind",
                     "allowInsecure": True,
                     "image": "i",
-                    "coderAgent": {"url": "https://coder", "token": token, "initScript": "agent"},
+                    "coderAgent": {"url": "https://coder", "token": {"secure": token}, "initScript": "agent"},
                 }
             ]
         }

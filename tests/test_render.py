@@ -18,6 +18,7 @@ from kube import validate_strict, versions
 from stacks import run_program, stack_files, stack_name
 
 from components import render
+from components.documents import Octal, _Dumper, _PureDumper, dump_yaml
 from components.workload import start_script
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,15 +102,15 @@ def test_libyaml_dumper_writes_the_same_bytes_as_the_pure_one():
     non-empty."""
     if not yaml.__with_libyaml__:
         pytest.skip(reason=LIBYAML_ABSENT)
-    assert issubclass(render._Dumper, yaml.CSafeDumper), "libyaml is here but the renderer does not use it"
+    assert issubclass(_Dumper, yaml.CSafeDumper), "libyaml is here but the renderer does not use it"
     assert render._Loader is yaml.CSafeLoader, "libyaml is here but the renderer does not read with it"
     nested = {s: [s, {s: s}] for s in TRICKY_STRINGS if s}
-    documents = {"tricky": {"strings": TRICKY_STRINGS, "mode": render._Octal(0o555), "nested": nested}}
+    documents = {"tricky": {"strings": TRICKY_STRINGS, "mode": Octal(0o555), "nested": nested}}
     for path in sorted(GOLDEN.rglob("*.yaml")):
         documents[path.relative_to(GOLDEN).as_posix()] = yaml.safe_load(path.read_text())
     assert len(documents) > 20
-    libyaml = {name: render.dump_yaml(doc, render._Dumper) for name, doc in documents.items()}
-    pure = {name: render.dump_yaml(doc, render._PureDumper) for name, doc in documents.items()}
+    libyaml = {name: dump_yaml(doc, _Dumper) for name, doc in documents.items()}
+    pure = {name: dump_yaml(doc, _PureDumper) for name, doc in documents.items()}
     assert [name for name in pure if libyaml[name] != pure[name]] == []
     manifest = "k8s/1-manifest/apps_v1-deployment-workspaces-alice.yaml"
     assert libyaml[manifest] == (GOLDEN / manifest).read_text()
@@ -336,6 +337,10 @@ def test_another_process_with_another_hash_seed_renders_the_same_bytes(rendered,
 TOKEN = "coder-agent-token-3f9a7c1e5d"
 REGISTRY_AUTH = "eyJhdXRocyI6IHsici5leGFtcGxlIjoge319fQ=="
 CIPHERTEXT = "v1:AAAABBBBccccDDDDeeee/ciphertext=="
+SECURE_TOKEN = {"secure": CIPHERTEXT}
+"""A plaintext token is refused (test_plaintext_secrets_are_refused_with_the_command_that_fixes_them); the registry
+credentials stay plaintext in these stacks, inside a key that the secure token makes secret: the components must
+still keep them secret."""
 
 
 def project(tmp_path: Path, config: dict) -> Path:
@@ -364,7 +369,7 @@ def secret_workspaces(token) -> list[dict]:
 
 @pytest.mark.parametrize("target", ["docker", "kubernetes"])
 def test_secrets_are_placeholders_never_plaintext(target, tmp_path):
-    config = {"docker-in-workspaces:target": target, "docker-in-workspaces:workspaces": secret_workspaces(TOKEN)}
+    config = {"docker-in-workspaces:target": target, "docker-in-workspaces:workspaces": secret_workspaces(SECURE_TOKEN)}
     out = tmp_path / "out"
     render.render("test", out, project(tmp_path, config))
     texts = {name: data.decode() for name, data in files_of(out).items()}
@@ -388,14 +393,30 @@ def test_secrets_are_placeholders_never_plaintext(target, tmp_path):
 
 def test_every_secret_wrapped_input_is_replaced(tmp_path):
     """Walk the raw inputs: whatever the program marked secret is a placeholder in the redacted inputs."""
-    config = {"docker-in-workspaces:target": "kubernetes", "docker-in-workspaces:workspaces": secret_workspaces(TOKEN)}
+    config = {
+        "docker-in-workspaces:target": "kubernetes",
+        "docker-in-workspaces:workspaces": secret_workspaces(SECURE_TOKEN),
+    }
     result = render.run_stack("test", project(tmp_path, config))
     secrets_seen = 0
     for record in result.records:
         plain = json.dumps(render.redact(record.raw_inputs))
-        assert TOKEN not in plain and REGISTRY_AUTH not in plain, record.name
-        secrets_seen += TOKEN in json.dumps(unwrap_secrets(record.raw_inputs))
-    assert secrets_seen  # the token was there, wrapped
+        assert CIPHERTEXT not in plain and REGISTRY_AUTH not in plain, record.name
+        secrets_seen += REGISTRY_AUTH in json.dumps(unwrap_secrets(record.raw_inputs))
+    assert secrets_seen  # the credentials were there, wrapped
+
+
+@pytest.mark.parametrize("target", ["docker", "kubernetes"])
+def test_plaintext_secrets_are_refused_with_the_command_that_fixes_them(target, tmp_path):
+    config = {"docker-in-workspaces:target": target, "docker-in-workspaces:workspaces": secret_workspaces(TOKEN)}
+    result = cli("render", "test", "--out", str(tmp_path / "out"), cwd=project(tmp_path, config))
+    assert result.returncode == 2, result.stdout
+    assert (
+        "workspaces[0].coderAgent.token: a secret written in plaintext in the stack file; make it a secret with "
+        "`pulumi config set --secret --path 'workspaces[0].coderAgent.token' <value>`" in result.stderr
+    )
+    assert "workspaces[1].coderAgent.token" in result.stderr  # every workspace's, in one run
+    assert not (tmp_path / "out").exists()
 
 
 def test_encrypted_stack_values_are_never_decrypted_nor_copied(tmp_path):
@@ -474,7 +495,10 @@ def test_only_secrets_are_hidden_in_the_render_of_every_stack(stack, tmp_path):
     """Previews are for reading: every env value the program did not mark secret is shown as it is."""
     if stack.startswith("secrets-"):
         target = stack.removeprefix("secrets-")
-        config = {"docker-in-workspaces:target": target, "docker-in-workspaces:workspaces": secret_workspaces(TOKEN)}
+        config = {
+            "docker-in-workspaces:target": target,
+            "docker-in-workspaces:workspaces": secret_workspaces(SECURE_TOKEN),
+        }
         directory, name = project(tmp_path, config), "test"
     else:
         directory, name = ROOT, stack

@@ -105,7 +105,10 @@ def test_properties_are_camel_case_and_outputs_are_there(schema):
             assert outputs[name]["type"] == "string", f"{token}: output {name}"
             assert name in resource["required"]
     docker = schema["resources"][PREFIX + "DockerHostWorkspace"]
-    assert set(docker["properties"]) == {"dockerHost", "securityLevel", "containerName", "volumeNames", "running"}
+    shared = {"strategy", "dockerHost", "securityLevel", "podSecurityLevel", "privilegedContainers", "hostSockets"}
+    assert set(docker["properties"]) == {*shared, "running", "containerName", "volumeNames"}
+    kubernetes = schema["resources"][PREFIX + "KubernetesWorkspace"]
+    assert set(kubernetes["properties"]) == {*shared, "running", "namespace", "deploymentName"}
     assert docker["properties"]["volumeNames"]["items"]["type"] == "string"
     assert {"coderAgent", "envbuilder", "dockerSocketGid", "homePath"} <= set(docker["inputProperties"])
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from components.strategies.spec import DaemonKind
 from components.workload import start_script
 
 FAKE_DOCKERD = """\
@@ -258,6 +259,13 @@ def test_check_lists_everything_rootless_mode_lacks(fake):
     for tool in absent:
         assert f"- {tool} (" in result.stderr
     assert not list(fake.glob("*.args"))
+
+
+@pytest.mark.parametrize("kind", list(DaemonKind), ids=str)
+def test_every_daemon_kind_is_a_mode_the_script_runs(fake, kind):
+    result = start(fake, "--check", DIW_DOCKERD_MODE=kind.value)
+    assert "DIW_DOCKERD_MODE must be" not in result.stderr
+    assert f"run Docker in mode {kind.value}" in result.stderr  # checked as that mode (whether this host has it)
 
 
 def test_check_passes_and_starts_nothing(fake):

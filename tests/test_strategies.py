@@ -75,3 +75,41 @@ def test_dood_requires_socket_gid():
     with pytest.raises(StrategyError) as error:
         plan(Strategy.DOOD, StrategyOptions())
     assert error.value.field == "docker_socket_gid"
+
+
+def test_the_registry_names_every_strategy_module_once():
+    import importlib
+    import pkgutil
+
+    import components.strategies as package
+
+    registered = [importlib.import_module(f"{package.__name__}.{name}") for name in package.STRATEGY_MODULES]
+    strategies = [module.STRATEGY for module in registered]
+    assert len(set(strategies)) == len(strategies), strategies  # every module's STRATEGY is unique
+    assert sorted(strategies) == sorted(Strategy)  # every member has exactly one planner
+    assert {s: PLANNERS[s] for s in strategies} == {module.STRATEGY: module.plan for module in registered}
+    # A module with a STRATEGY that the registry does not name would never be planned.
+    with_strategy = {
+        info.name
+        for info in pkgutil.iter_modules(package.__path__)
+        if hasattr(importlib.import_module(f"{package.__name__}.{info.name}"), "STRATEGY")
+    }
+    assert with_strategy == set(package.STRATEGY_MODULES)
+
+
+def test_a_broken_registry_fails_at_import_naming_the_strategy():
+    import types
+
+    from components.strategies import _planners
+
+    def module(name: str, strategy: Strategy) -> types.ModuleType:
+        fake = types.ModuleType(name)
+        fake.STRATEGY, fake.plan = strategy, lambda options: None  # type: ignore[attr-defined]
+        return fake
+
+    every = [module(f"m_{s.name}", s) for s in Strategy]
+    assert set(_planners(every)) == set(Strategy)
+    with pytest.raises(ImportError, match="strategy dind has two modules: m_DIND and copy"):
+        _planners([*every, module("copy", Strategy.DIND)])
+    with pytest.raises(ImportError, match=r"no strategy module for \['sysbox'\]"):
+        _planners([m for m in every if m.STRATEGY != Strategy.SYSBOX])

@@ -388,7 +388,7 @@ def test_render_diff_script_reports_an_invalid_head_config(tmp_path):
     assert result.returncode == 1
     comment = (out / "comment.md").read_text()
     assert "**head-dev failed** (its stack is left out of the diff; last lines of its stderr):" in comment
-    assert "workspaces[2].strategy: 'dind-rootles' is not a strategy" in comment
+    assert "workspaces[2].strategy: 'dind-rootles' is not one of" in comment
     assert "head-k8s" not in comment  # the other stack rendered, unchanged
     assert (out / "render.diff").read_text() == ""  # not "every dev file removed"
     assert "No changes in the stacks that rendered." in comment

@@ -1,4 +1,4 @@
-"""One module per strategy; this package finds them, so adding one touches one module.
+"""One module per strategy, each named in STRATEGY_MODULES: adding a strategy is one module and one line.
 
 Each strategy module defines `STRATEGY` (a `Strategy` member) and
 `plan(options: StrategyOptions) -> WorkspacePlan`.
@@ -7,30 +7,41 @@ Each strategy module defines `STRATEGY` (a `Strategy` member) and
 from __future__ import annotations
 
 import importlib
-import pkgutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from types import ModuleType
 
 from ..strategy import Strategy
 from .spec import StrategyError, StrategyOptions, WorkspacePlan
 
 Planner = Callable[[StrategyOptions], WorkspacePlan]
 
+STRATEGY_MODULES = (
+    "dood",
+    "dind",
+    "dind_sidecar",
+    "dind_rootless",
+    "sysbox",
+    "podman",
+    "dind_userns",
+)
+"""The registry: every strategy module of this package, by name (tests/test_strategies.py checks it is complete)."""
 
-def _discover() -> dict[Strategy, Planner]:
+
+def _planners(modules: Iterable[ModuleType]) -> dict[Strategy, Planner]:
     planners: dict[Strategy, Planner] = {}
-    for module_info in pkgutil.iter_modules(__path__):
-        module = importlib.import_module(f"{__name__}.{module_info.name}")
-        strategy = getattr(module, "STRATEGY", None)
-        if strategy is not None:
-            planners[Strategy(strategy)] = module.plan
+    owners: dict[Strategy, str] = {}
+    for module in modules:
+        strategy = Strategy(module.STRATEGY)
+        if strategy in planners:  # two modules for one strategy is a packaging bug, not a user error
+            raise ImportError(f"strategy {strategy.value} has two modules: {owners[strategy]} and {module.__name__}")
+        planners[strategy], owners[strategy] = module.plan, module.__name__
+    missing = set(Strategy) - set(planners)
+    if missing:  # so is a Strategy member without a module
+        raise ImportError(f"no strategy module for {sorted(s.value for s in missing)}")
     return planners
 
 
-PLANNERS: dict[Strategy, Planner] = _discover()
-
-_missing = set(Strategy) - set(PLANNERS)
-if _missing:  # a Strategy member without a module is a packaging bug, not a user error
-    raise ImportError(f"no strategy module for {sorted(s.value for s in _missing)}")
+PLANNERS: dict[Strategy, Planner] = _planners(importlib.import_module(f".{m}", __name__) for m in STRATEGY_MODULES)
 
 
 def plan(strategy: Strategy | str, options: StrategyOptions | None = None) -> WorkspacePlan:
@@ -43,4 +54,4 @@ def plan(strategy: Strategy | str, options: StrategyOptions | None = None) -> Wo
     return PLANNERS[key](options or StrategyOptions())
 
 
-__all__ = ["PLANNERS", "StrategyError", "StrategyOptions", "WorkspacePlan", "plan"]
+__all__ = ["PLANNERS", "STRATEGY_MODULES", "StrategyError", "StrategyOptions", "WorkspacePlan", "plan"]

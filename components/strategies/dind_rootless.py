@@ -6,7 +6,7 @@ the workload run as an unprivileged user.
 """
 
 from ..strategy import Strategy
-from .spec import ROOTLESS_UID, DaemonSpec, StrategyOptions, WorkspacePlan, workspace_with_own_daemon
+from .spec import ROOTLESS_UID, DaemonKind, DaemonSpec, StrategyOptions, WorkspacePlan, workspace_with_own_daemon
 
 STRATEGY = Strategy.DIND_ROOTLESS
 
@@ -15,7 +15,7 @@ RUNTIME_DIR = f"/run/user/{ROOTLESS_UID}"
 
 def plan(options: StrategyOptions) -> WorkspacePlan:
     daemon = DaemonSpec(
-        rootless=True,
+        kind=DaemonKind.ROOTLESS,
         socket=f"{RUNTIME_DIR}/docker.sock",
         data_root=f"{options.home_path}/.local/share/docker",
     )

@@ -10,6 +10,7 @@ from .spec import (
     ROOTLESS_UID,
     WORKSPACE,
     ContainerSpec,
+    DaemonKind,
     DaemonSpec,
     StrategyOptions,
     VolumeMount,
@@ -31,7 +32,7 @@ def plan(options: StrategyOptions) -> WorkspacePlan:
     socket = VolumeSpec("socket", "the daemon's socket, shared with the workspace", persistent=False)
     socket_mount = VolumeMount(socket.key, SOCKET_DIR)
     daemon = DaemonSpec(
-        rootless=False,
+        kind=DaemonKind.ROOTFUL,
         socket=f"{SOCKET_DIR}/docker.sock",
         data_root=data_mount.path,
         socket_gid=options.daemon_socket_gid,

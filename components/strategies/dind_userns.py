@@ -14,6 +14,7 @@ from .spec import (
     ROOTLESS_UID,
     WORKSPACE,
     ContainerSpec,
+    DaemonKind,
     DaemonSpec,
     Device,
     ProcMount,
@@ -33,7 +34,7 @@ RUNTIME_DIR = f"/run/user/{ROOTLESS_UID}"
 def plan(options: StrategyOptions) -> WorkspacePlan:
     volume_path = f"{options.home_path}/.local/share/docker"
     daemon = DaemonSpec(
-        rootless=True,
+        kind=DaemonKind.ROOTLESS,
         socket=f"{RUNTIME_DIR}/docker.sock",
         # A directory inside the volume, not its root: a fresh PVC's root is root's (group-writable with fsGroup),
         # and rootless dockerd must own its data root (it chmods it); an unprivileged image has no sudo to fix

@@ -13,6 +13,7 @@ from .spec import (
     ROOTLESS_UID,
     WORKSPACE,
     ContainerSpec,
+    DaemonKind,
     DaemonSpec,
     Device,
     Seccomp,
@@ -34,8 +35,7 @@ STORAGE_VOLUME = "podman"
 
 def plan(options: StrategyOptions) -> WorkspacePlan:
     daemon = DaemonSpec(
-        rootless=True,
-        engine="podman",
+        kind=DaemonKind.PODMAN,
         socket=f"{RUNTIME_DIR}/podman/podman.sock",
         data_root=f"{options.home_path}/.local/share/containers",
     )

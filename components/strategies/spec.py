@@ -79,17 +79,31 @@ class HostSocketMount:
     path: str
 
 
+class DaemonKind(str, Enum):
+    """Which kind of dockerd a container runs. The value is the start script's `DIW_DOCKERD_MODE`, so a new
+    kind needs its mode in components/scripts/start-docker.sh and in the policy pack's DAEMON_MODES."""
+
+    ROOTFUL = "rootful"
+    """dockerd as root (uid 0, or through passwordless sudo); its data root is /var/lib/docker."""
+    ROOTLESS = "rootless"
+    """dockerd under rootlesskit as an unprivileged user; the socket and the data root belong to that user."""
+    PODMAN = "podman"
+    """Not dockerd: rootless Podman's Docker-compatible API (`podman system service`) as an unprivileged user;
+    the socket and the storage (images, containers, volumes) belong to that user."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass(frozen=True)
 class DaemonSpec:
     """A dockerd that the container starts (with the start script) before its workload."""
 
-    rootless: bool
+    kind: DaemonKind
     socket: str
     data_root: str
     socket_gid: int | None = None
     """`dockerd --group`; None for rootless (the socket belongs to the daemon's user)."""
-    engine: Literal["dockerd", "podman"] = "dockerd"
-    """podman: rootless Podman's Docker-compatible API (`podman system service`) instead of dockerd."""
 
     @property
     def docker_host(self) -> str:

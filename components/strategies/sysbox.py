@@ -5,14 +5,14 @@ inside is an unprivileged user on the host, and dockerd runs inside as "root".
 """
 
 from ..strategy import Strategy
-from .spec import HOST_DOCKER_SOCKET, DaemonSpec, StrategyOptions, WorkspacePlan, workspace_with_own_daemon
+from .spec import HOST_DOCKER_SOCKET, DaemonKind, DaemonSpec, StrategyOptions, WorkspacePlan, workspace_with_own_daemon
 
 STRATEGY = Strategy.SYSBOX
 
 
 def plan(options: StrategyOptions) -> WorkspacePlan:
     daemon = DaemonSpec(
-        rootless=False,
+        kind=DaemonKind.ROOTFUL,
         socket=HOST_DOCKER_SOCKET,
         data_root="/var/lib/docker",  # its own volume, never the host's /var/lib/docker
         socket_gid=options.daemon_socket_gid,

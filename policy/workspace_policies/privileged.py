@@ -1,0 +1,33 @@
+"""no-privileged-container: no privileged container (dind, dind-sidecar, dind-rootless), unless allowed."""
+
+from __future__ import annotations
+
+from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
+
+from .shapes import DOCKER_CONTAINER, EXEMPT, declare, flag, plain, pod_spec, privileged_containers, waived
+
+
+def no_privileged_container(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    """No privileged container, unless `allowPrivileged` (or the resource is exempt)."""
+    if waived(args, "allowPrivileged"):
+        return
+    hint = "a privileged container can take over its host; use sysbox, or acknowledge with allowPrivileged"
+    if args.resource_type == DOCKER_CONTAINER:
+        if plain(args.props).get("privileged") is True:
+            report_violation(f"container {args.name!r} is privileged: {hint}", None)
+        return
+    spec = pod_spec(args)
+    if spec is None:
+        return
+    for label in privileged_containers(spec):
+        report_violation(f"{args.name!r} {label} is privileged: {hint}", None)
+
+
+POLICY = declare(
+    "no-privileged-container",
+    "No privileged container (dind, dind-sidecar, dind-rootless), unless allowed.",
+    no_privileged_container,
+    Severity.HIGH,
+    allowPrivileged=flag("Allow privileged containers (security levels low and medium)."),
+    exemptResources=EXEMPT,
+)
