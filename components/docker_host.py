@@ -15,7 +15,7 @@ from .outputs import WorkspaceComponent
 from .profiles import seccomp_profile
 from .resolve import ResolvedWorkspace, resolve_workspace
 from .security import security_level
-from .strategies.spec import WORKSPACE, AppArmor, ContainerSpec, ProcMount, Seccomp, WorkspacePlan
+from .strategies.spec import WORKSPACE, AppArmor, ContainerSpec, Seccomp, WorkspacePlan
 from .strategy import Strategy
 from .workload import (
     START_SCRIPT_NAME,
@@ -57,20 +57,19 @@ DOCKER_HOST_STRATEGIES_WITHOUT_PRIVILEGED = (Strategy.PODMAN, Strategy.SYSBOX)
 
 def refuse_inexpressible(plan: WorkspacePlan) -> None:
     """A plan pulumi-docker cannot build on a Docker host fails with the reason and what works there."""
-    for spec in plan.containers:
-        if spec.proc_mount == ProcMount.UNMASKED or (spec.user_namespace and spec.runtime is None):
-            alternatives = ", ".join(
-                f"{s.value} ({security_level(strategies.plan(s)).value})"
-                for s in (*DOCKER_HOST_STRATEGIES_WITHOUT_PRIVILEGED, Strategy.DIND_ROOTLESS)
-            )
-            raise FieldError(
-                ("strategy",),
-                f"{plan.strategy.value} is for Kubernetes (hostUsers: false with procMount: Unmasked); a "
-                "Docker host cannot give one container a user namespace of its own (Docker's is daemon-wide, "
-                "dockerd --userns-remap) and pulumi-docker cannot unmask /proc (it has no MaskedPaths/ReadonlyPaths "
-                "field, and the Docker API refuses systempaths=unconfined, which only the CLI translates); on a "
-                f"Docker host use {alternatives}",
-            )
+    if not plan.kubernetes_only:
+        return
+    alternatives = ", ".join(
+        f"{s.value} ({security_level(strategies.plan(s)).value})"
+        for s in (*DOCKER_HOST_STRATEGIES_WITHOUT_PRIVILEGED, Strategy.DIND_ROOTLESS)
+    )
+    raise FieldError(
+        ("strategy",),
+        f"{plan.strategy.value} is for Kubernetes (hostUsers: false with procMount: Unmasked); a Docker host cannot "
+        "give one container a user namespace of its own (Docker's is daemon-wide, dockerd --userns-remap) and "
+        "pulumi-docker cannot unmask /proc (it has no MaskedPaths/ReadonlyPaths field, and the Docker API refuses "
+        f"systempaths=unconfined, which only the CLI translates); on a Docker host use {alternatives}",
+    )
 
 
 def security_opts(spec: ContainerSpec) -> Optional[list[str]]:
@@ -112,7 +111,7 @@ def _healthcheck(daemon: DaemonSettings) -> docker.ContainerHealthcheckArgs:
 
 def resolve_docker_host(name: str, args: DockerHostWorkspaceArgs, spelling: Spelling = PYTHON) -> ResolvedWorkspace:
     """Check a DockerHostWorkspace's args and build its plan; FieldError names the field to fix."""
-    resolved = resolve_workspace(name, args, spelling, DockerHostWorkspaceArgs)
+    resolved = resolve_workspace(name, args, spelling, DockerHostWorkspaceArgs, kubernetes=False)
     refuse_inexpressible(resolved.plan)
     home_path = args.get(spelling.key("home_path"))
     if home_path is not None and any(m.host_visible for m in resolved.plan.workspace.mounts):

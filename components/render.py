@@ -242,9 +242,7 @@ def run_stack(stack: str, project_dir: Path) -> Rendered:
             if "invalid stack config" not in str(exc):
                 raise
             raise RenderError(f"error: {exc}") from None
-    return Rendered(
-        stack=stack, records=recording.records, security=security_of(recording.records, recording.outputs)
-    )
+    return Rendered(stack=stack, records=recording.records, security=security_of(recording.records, recording.outputs))
 
 
 # --- Kubernetes ---------------------------------------------------------------------------------------------------

@@ -44,25 +44,31 @@ _WHY = {
 }
 
 
-def safer_strategies(options: StrategyOptions) -> list[tuple[Strategy, SecurityLevel]]:
-    """Strategies whose plans (with the same options) need no acknowledgement, safest first."""
+def safer_strategies(options: StrategyOptions, kubernetes: bool = True) -> list[tuple[Strategy, SecurityLevel]]:
+    """Strategies whose plans (with the same options) need no acknowledgement, safest first; on a Docker host
+    (`kubernetes` false) only those it can build."""
     found = []
     for candidate in Strategy:
         try:
-            candidate_level = security_level(plan(candidate, options))
+            candidate_plan = plan(candidate, options)
         except ValueError:
             continue  # e.g. dood without a socket GID: never safer anyway
+        if candidate_plan.kubernetes_only and not kubernetes:
+            continue
+        candidate_level = security_level(candidate_plan)
         if candidate_level not in INSECURE_LEVELS:
             found.append((candidate, candidate_level))
     return sorted(found, key=lambda pair: -LEVEL_ORDER.index(pair[1]))
 
 
-def refuse_insecure(name: str, workspace_plan: WorkspacePlan, options: StrategyOptions) -> None:
+def refuse_insecure(
+    name: str, workspace_plan: WorkspacePlan, options: StrategyOptions, kubernetes: bool = True
+) -> None:
     """Insecure strategies never happen by accident: rated none/low needs allow_insecure."""
     level = security_level(workspace_plan)
     if level not in INSECURE_LEVELS:
         return
-    safer = ", ".join(f"{s.value} ({lvl.value})" for s, lvl in safer_strategies(options))
+    safer = ", ".join(f"{s.value} ({lvl.value})" for s, lvl in safer_strategies(options, kubernetes))
     raise FieldError(
         ("allow_insecure",),
         f"workspace {name!r} uses strategy {workspace_plan.strategy.value}, security level {level.value} "
@@ -106,14 +112,19 @@ def validate_name(name: Any, path: Path = ("name",), spelling: Spelling = PYTHON
 
 
 def resolve_workspace(
-    name: str, args: Mapping[str, Any], spelling: Spelling = PYTHON, args_type: type = WorkspaceArgs
+    name: str,
+    args: Mapping[str, Any],
+    spelling: Spelling = PYTHON,
+    args_type: type = WorkspaceArgs,
+    kubernetes: bool = True,
 ) -> ResolvedWorkspace:
     """Check `args` against `args_type` (WorkspaceArgs or a target's subclass of it) and build the plan.
 
     The result's `args` are the checked args (Python keys, defaults filled), the target's own fields included.
-    Raises FieldError naming the field in `spelling`."""
+    Raises FieldError naming the field in `spelling`. `kubernetes` false: for a Docker host (what a refusal
+    suggests instead)."""
     with located(spelling):
-        return _resolve(name, check(args, args_type, spelling))
+        return _resolve(name, check(args, args_type, spelling), kubernetes)
 
 
 @contextlib.contextmanager
@@ -127,7 +138,7 @@ def located(spelling: Spelling) -> Iterator[None]:
         raise FieldError((error.field,), error.reason, spelling) from None
 
 
-def _resolve(name: str, args: dict[str, Any]) -> ResolvedWorkspace:
+def _resolve(name: str, args: dict[str, Any], kubernetes: bool = True) -> ResolvedWorkspace:
     validate_name(name)
     options = StrategyOptions(
         home_path=args["home_path"],
@@ -142,7 +153,7 @@ def _resolve(name: str, args: dict[str, Any]) -> ResolvedWorkspace:
     if builder is not None:
         workspace_plan = _as_envbuilder_workspace(workspace_plan)
     if not args["allow_insecure"]:
-        refuse_insecure(name, workspace_plan, options)
+        refuse_insecure(name, workspace_plan, options, kubernetes)
     credentials = builder.get("docker_config_base64") if builder is not None else None
     if isinstance(credentials, str) and not _is_base64_json(credentials):
         raise FieldError(

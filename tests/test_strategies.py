@@ -7,7 +7,14 @@ import pytest
 from components import Strategy
 from components.security import PodSecurityLevel, SecurityLevel, pod_security_level, security_level
 from components.strategies import PLANNERS, StrategyError, StrategyOptions, plan
-from components.strategies.spec import HostSocketMount
+from components.strategies.spec import (
+    ROOTLESS_ENGINES_PROFILE,
+    AppArmor,
+    Device,
+    HostSocketMount,
+    ProcMount,
+    Seccomp,
+)
 
 OPTIONS = StrategyOptions(docker_socket_gid=998)
 
@@ -17,6 +24,8 @@ EXPECTED = {
     Strategy.DIND_SIDECAR: (SecurityLevel.LOW, PodSecurityLevel.PRIVILEGED),
     Strategy.DIND_ROOTLESS: (SecurityLevel.MEDIUM, PodSecurityLevel.PRIVILEGED),
     Strategy.SYSBOX: (SecurityLevel.HIGH, PodSecurityLevel.BASELINE),
+    Strategy.PODMAN: (SecurityLevel.HIGH, PodSecurityLevel.BASELINE),
+    Strategy.DIND_USERNS: (SecurityLevel.MEDIUM, PodSecurityLevel.BASELINE),
 }
 
 
@@ -39,7 +48,9 @@ def test_every_daemon_has_its_own_data_root_volume(strategy):
         assert daemon is None
         return
     volumes = {v.key: v for v in workspace_plan.volumes}
-    mount = next(m for m in daemon.mounts if m.path == daemon.daemon.data_root)
+    # At the data root, or a directory above it (dind-userns: the data root is a directory of its volume).
+    data_root = daemon.daemon.data_root
+    mount = next(m for m in daemon.mounts if data_root == m.path or data_root.startswith(m.path + "/"))
     assert volumes[mount.volume].persistent
     assert workspace_plan.workspace.env_dict["DOCKER_HOST"] == workspace_plan.docker_host == daemon.daemon.docker_host
 
@@ -67,8 +78,8 @@ def test_sidecar_workspace_is_unprivileged_and_joins_the_daemon():
 
 
 def test_unknown_strategy_lists_the_allowed_ones():
-    with pytest.raises(StrategyError, match="strategy: unknown strategy 'podman'; use one of: dood, dind"):
-        plan("podman")
+    with pytest.raises(StrategyError, match="strategy: unknown strategy 'lxd'; use one of: dood, dind"):
+        plan("lxd")
 
 
 def test_dood_requires_socket_gid():
@@ -113,3 +124,68 @@ def test_a_broken_registry_fails_at_import_naming_the_strategy():
         _planners([*every, module("copy", Strategy.DIND)])
     with pytest.raises(ImportError, match=r"no strategy module for \['sysbox'\]"):
         _planners([m for m in every if m.STRATEGY != Strategy.SYSBOX])
+
+
+def test_the_unprivileged_strategies_need_no_privileged_container_and_keep_seccomp_on():
+    for strategy in (Strategy.PODMAN, Strategy.DIND_USERNS):
+        workspace = plan(strategy, OPTIONS).workspace
+        assert not workspace.privileged and not workspace.cap_add and workspace.run_as_user == 1000
+        assert (workspace.seccomp, workspace.seccomp_profile) == (Seccomp.LOCALHOST, ROOTLESS_ENGINES_PROFILE)
+        assert workspace.apparmor == AppArmor.RUNTIME_DEFAULT
+        assert workspace.devices == (Device.TUN,)
+    userns = plan(Strategy.DIND_USERNS, OPTIONS).workspace
+    assert userns.user_namespace and userns.proc_mount == ProcMount.UNMASKED
+    assert plan(Strategy.PODMAN, OPTIONS).workspace.proc_mount == ProcMount.DEFAULT
+
+
+@pytest.mark.parametrize(
+    ("change", "level"),
+    [
+        ({"seccomp": Seccomp.UNCONFINED, "seccomp_profile": None}, SecurityLevel.MEDIUM),
+        ({"apparmor": AppArmor.UNCONFINED}, SecurityLevel.MEDIUM),
+        ({"cap_add": ("SYS_ADMIN",)}, SecurityLevel.MEDIUM),
+        ({"seccomp": Seccomp.RUNTIME_DEFAULT, "seccomp_profile": None}, SecurityLevel.HIGH),
+        ({"privileged": True}, SecurityLevel.MEDIUM),  # privileged, but uid 1000
+        ({"privileged": True, "run_as_user": 0}, SecurityLevel.LOW),
+    ],
+)
+def test_a_turned_off_confinement_lowers_an_unprivileged_workspace(change, level):
+    podman = plan(Strategy.PODMAN, OPTIONS)
+    changed = dataclasses.replace(podman, containers=(dataclasses.replace(podman.workspace, **change),))
+    assert security_level(changed) == level
+
+
+@pytest.mark.parametrize(
+    ("change", "pss"),
+    [
+        ({"seccomp": Seccomp.UNCONFINED, "seccomp_profile": None}, PodSecurityLevel.PRIVILEGED),
+        ({"apparmor": AppArmor.UNCONFINED}, PodSecurityLevel.PRIVILEGED),
+        ({"cap_add": ("SYS_ADMIN",)}, PodSecurityLevel.PRIVILEGED),
+        ({"cap_add": ("NET_BIND_SERVICE",)}, PodSecurityLevel.BASELINE),  # in baseline's list
+        (
+            {
+                "cap_drop": ("ALL",),
+                "no_new_privileges": True,
+                "seccomp": Seccomp.RUNTIME_DEFAULT,
+                "seccomp_profile": None,
+            },
+            PodSecurityLevel.RESTRICTED,
+        ),
+    ],
+)
+def test_pod_security_follows_the_standards_checks(change, pss):
+    podman = plan(Strategy.PODMAN, OPTIONS)
+    changed = dataclasses.replace(podman, containers=(dataclasses.replace(podman.workspace, **change),))
+    assert pod_security_level(changed) == pss
+
+
+def test_an_unmasked_proc_needs_its_own_user_namespace_and_pins_the_policy_version():
+    from components.security import pod_security_version
+
+    assert pod_security_version(plan(Strategy.DIND_USERNS, OPTIONS)) == "v1.35"
+    assert pod_security_version(plan(Strategy.PODMAN, OPTIONS)) is None
+    podman = plan(Strategy.PODMAN, OPTIONS).workspace
+    with pytest.raises(ValueError, match="unmasked /proc needs the container's own user namespace"):
+        dataclasses.replace(podman, proc_mount=ProcMount.UNMASKED)
+    with pytest.raises(ValueError, match="seccomp_profile is given exactly when seccomp is Localhost"):
+        dataclasses.replace(podman, seccomp=Seccomp.RUNTIME_DEFAULT)

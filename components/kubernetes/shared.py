@@ -122,8 +122,7 @@ def shared_resources(
             raise ValueError(f"{name}: {error}") from None
     created = shared_resources_of(resolved, opts)
     created.args = {
-        name: {**args, "create_namespace": False, "create_runtime_class": False}
-        for name, args in workspaces.items()
+        name: {**args, "create_namespace": False, "create_runtime_class": False} for name, args in workspaces.items()
     }
     return created
 

@@ -237,6 +237,14 @@ class WorkspacePlan:
         return tuple(c for c in self.containers if c.role != WORKSPACE)
 
     @property
+    def kubernetes_only(self) -> bool:
+        """A container needs a user namespace of its own without a runtime that makes one (sysbox's does), or an
+        unmasked /proc: Kubernetes' hostUsers/procMount express that, a Docker host (pulumi-docker) cannot."""
+        return any(
+            c.proc_mount == ProcMount.UNMASKED or (c.user_namespace and c.runtime is None) for c in self.containers
+        )
+
+    @property
     def daemon_container(self) -> ContainerSpec | None:
         """The container that runs dockerd, if the workspace has its own daemon."""
         return next((c for c in self.containers if c.daemon), None)

@@ -421,14 +421,14 @@ def remove_labelled(c: docker.DockerClient, label: str = "diw.e2e") -> None:
             pass
 
 
-def plain_start_seconds(c: docker.DockerClient, repeat: int) -> float:
-    """The benchmarks' baseline: a plain container of the workspace image, from start until an exec in it works
-    (median of `repeat`)."""
+def plain_start_seconds(c: docker.DockerClient, repeat: int, image: Optional[str] = None) -> float:
+    """The benchmarks' baseline: a plain container of the workspace image (or `image`), from start until an exec
+    in it works (median of `repeat`)."""
     import statistics
 
     samples = []
     for _ in range(repeat):
-        container = c.containers.create(WORKSPACE_IMAGE, ["sleep", "infinity"], labels={"diw.e2e": "1"})
+        container = c.containers.create(image or WORKSPACE_IMAGE, ["sleep", "infinity"], labels={"diw.e2e": "1"})
         try:
             started = time.monotonic()
             container.start()
