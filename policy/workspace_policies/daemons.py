@@ -111,8 +111,12 @@ def _at_data_root(mount_path: Any, data_root: str) -> bool:
     if data_root == ROOTLESS_DATA_ROOT_SUFFIX:
         return path.endswith(ROOTLESS_DATA_ROOT_SUFFIX)
     root = norm(data_root) or data_root
-    # A data root in a directory of the volume is on that volume too (dind-userns: the volume's root is root's).
-    return path == root or root.startswith(path.rstrip("/") + "/")
+    if path == root:
+        return True
+    # A data root in a directory of a volume mounted where a data root goes (dind-userns: the PVC's own root is
+    # root's, so the daemon keeps its data one level down); a home volume above it does not count.
+    at_data_root_place = path.endswith(ROOTLESS_DATA_ROOT_SUFFIX) or path == ROOTFUL_DATA_ROOT
+    return at_data_root_place and root.startswith(path.rstrip("/") + "/")
 
 
 def daemon_data_root_on_volume(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
