@@ -72,7 +72,7 @@ class WorkspaceArgs(TypedDict):
     """Arguments every workspace target takes."""
 
     strategy: NotRequired[Annotated[Strategy, Default(DEFAULT_STRATEGY)]]
-    """How the workspace gets its Docker daemon (the default, `sysbox`, is rated high; so is `podman`, without a special runtime)."""
+    """How the workspace gets its Docker daemon (the default, `sysbox`, is rated high, as is `podman`)."""
     image: NotRequired[Annotated[pulumi.Input[str], NON_EMPTY]]
     """Workspace image; required unless `envbuilder` is given."""
     running: NotRequired[Annotated[bool, Default(True)]]
