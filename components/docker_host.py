@@ -111,7 +111,7 @@ def _healthcheck(daemon: DaemonSettings) -> docker.ContainerHealthcheckArgs:
 
 def resolve_docker_host(name: str, args: DockerHostWorkspaceArgs, spelling: Spelling = PYTHON) -> ResolvedWorkspace:
     """Check a DockerHostWorkspace's args and build its plan; FieldError names the field to fix."""
-    resolved = resolve_workspace(name, args, spelling, DockerHostWorkspaceArgs, kubernetes=False)
+    resolved = resolve_workspace(name, args, spelling, DockerHostWorkspaceArgs)
     refuse_inexpressible(resolved.plan)
     home_path = args.get(spelling.key("home_path"))
     if home_path is not None and any(m.host_visible for m in resolved.plan.workspace.mounts):

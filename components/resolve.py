@@ -44,16 +44,16 @@ _WHY = {
 }
 
 
-def safer_strategies(options: StrategyOptions, kubernetes: bool = True) -> list[tuple[Strategy, SecurityLevel]]:
-    """Strategies whose plans (with the same options) need no acknowledgement, safest first; on a Docker host
-    (`kubernetes` false) only those it can build."""
+def safer_strategies(options: StrategyOptions) -> list[tuple[Strategy, SecurityLevel]]:
+    """Strategies whose plans (with the same options) need no acknowledgement, safest first: those both targets
+    can build, so that a mistake gets the same message from either component (dind-userns is Kubernetes-only)."""
     found = []
     for candidate in Strategy:
         try:
             candidate_plan = plan(candidate, options)
         except ValueError:
             continue  # e.g. dood without a socket GID: never safer anyway
-        if candidate_plan.kubernetes_only and not kubernetes:
+        if candidate_plan.kubernetes_only:
             continue
         candidate_level = security_level(candidate_plan)
         if candidate_level not in INSECURE_LEVELS:
@@ -61,14 +61,12 @@ def safer_strategies(options: StrategyOptions, kubernetes: bool = True) -> list[
     return sorted(found, key=lambda pair: -LEVEL_ORDER.index(pair[1]))
 
 
-def refuse_insecure(
-    name: str, workspace_plan: WorkspacePlan, options: StrategyOptions, kubernetes: bool = True
-) -> None:
+def refuse_insecure(name: str, workspace_plan: WorkspacePlan, options: StrategyOptions) -> None:
     """Insecure strategies never happen by accident: rated none/low needs allow_insecure."""
     level = security_level(workspace_plan)
     if level not in INSECURE_LEVELS:
         return
-    safer = ", ".join(f"{s.value} ({lvl.value})" for s, lvl in safer_strategies(options, kubernetes))
+    safer = ", ".join(f"{s.value} ({lvl.value})" for s, lvl in safer_strategies(options))
     raise FieldError(
         ("allow_insecure",),
         f"workspace {name!r} uses strategy {workspace_plan.strategy.value}, security level {level.value} "
@@ -112,19 +110,14 @@ def validate_name(name: Any, path: Path = ("name",), spelling: Spelling = PYTHON
 
 
 def resolve_workspace(
-    name: str,
-    args: Mapping[str, Any],
-    spelling: Spelling = PYTHON,
-    args_type: type = WorkspaceArgs,
-    kubernetes: bool = True,
+    name: str, args: Mapping[str, Any], spelling: Spelling = PYTHON, args_type: type = WorkspaceArgs
 ) -> ResolvedWorkspace:
     """Check `args` against `args_type` (WorkspaceArgs or a target's subclass of it) and build the plan.
 
     The result's `args` are the checked args (Python keys, defaults filled), the target's own fields included.
-    Raises FieldError naming the field in `spelling`. `kubernetes` false: for a Docker host (what a refusal
-    suggests instead)."""
+    Raises FieldError naming the field in `spelling`."""
     with located(spelling):
-        return _resolve(name, check(args, args_type, spelling), kubernetes)
+        return _resolve(name, check(args, args_type, spelling))
 
 
 @contextlib.contextmanager
@@ -138,7 +131,7 @@ def located(spelling: Spelling) -> Iterator[None]:
         raise FieldError((error.field,), error.reason, spelling) from None
 
 
-def _resolve(name: str, args: dict[str, Any], kubernetes: bool = True) -> ResolvedWorkspace:
+def _resolve(name: str, args: dict[str, Any]) -> ResolvedWorkspace:
     validate_name(name)
     options = StrategyOptions(
         home_path=args["home_path"],
@@ -153,7 +146,7 @@ def _resolve(name: str, args: dict[str, Any], kubernetes: bool = True) -> Resolv
     if builder is not None:
         workspace_plan = _as_envbuilder_workspace(workspace_plan)
     if not args["allow_insecure"]:
-        refuse_insecure(name, workspace_plan, options, kubernetes)
+        refuse_insecure(name, workspace_plan, options)
     credentials = builder.get("docker_config_base64") if builder is not None else None
     if isinstance(credentials, str) and not _is_base64_json(credentials):
         raise FieldError(
