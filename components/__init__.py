@@ -1,13 +1,14 @@
 """docker-in-workspaces: development workspaces with a working Docker daemon, by strategy.
 
 ```python
-from components import Strategy, DockerHostWorkspace, KubernetesWorkspace
+from docker_in_workspaces import Strategy, DockerHostWorkspace, KubernetesWorkspace
 ws = DockerHostWorkspace("alice", args={"strategy": Strategy.SYSBOX, "image": "codercom/enterprise-base:ubuntu"})
 ```
 """
 
 from .args import CoderAgentArgs, DockerHostWorkspaceArgs, EnvbuilderArgs, WorkspaceArgs
 from .docker_host import DockerHostWorkspace
+from .fields import FieldError
 from .kubernetes import KubernetesResourcesArgs, KubernetesWorkspace, KubernetesWorkspaceArgs, TolerationArgs
 from .security import PodSecurityLevel, SecurityLevel
 from .strategies import StrategyError
@@ -18,6 +19,7 @@ __all__ = [
     "DockerHostWorkspace",
     "DockerHostWorkspaceArgs",
     "EnvbuilderArgs",
+    "FieldError",
     "KubernetesResourcesArgs",
     "KubernetesWorkspace",
     "KubernetesWorkspaceArgs",

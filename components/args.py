@@ -9,10 +9,10 @@ exist (strategy, running, the options of a strategy) are plain values: a resourc
 graph cannot depend on a value known only after deployment.
 """
 
-from typing import Annotated, TypedDict
+from typing import Annotated
 
 import pulumi
-from typing_extensions import NotRequired
+from typing_extensions import NotRequired, TypedDict
 
 from .fields import NON_EMPTY, SECRET, Between, Default, Matches
 from .strategies.spec import DEFAULT_DIND_IMAGE, DEFAULT_HOME_PATH, DEFAULT_SYSBOX_RUNTIME, ROOTLESS_UID

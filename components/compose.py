@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from .documents import PLACEHOLDER, Octal, dump_yaml, ints, redact, share_long_text
+from .documents import PLACEHOLDER, Octal, dump_yaml, ints, map_tree, redact, share_long_text
 from .recording import Recorded, is_secret
 
 CONTAINER = "docker:index/container:Container"
@@ -16,13 +16,7 @@ VOLUME = "docker:index/volume:Volume"
 
 def _compose_escape(value: Any) -> Any:
     """Compose interpolates `$`: a literal dollar is `$$`."""
-    if isinstance(value, str):
-        return value.replace("$", "$$")
-    if isinstance(value, dict):
-        return {k: _compose_escape(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_compose_escape(v) for v in value]
-    return value
+    return map_tree(value, lambda leaf: leaf.replace("$", "$$") if isinstance(leaf, str) else leaf)
 
 
 def _unwrap(value: Any) -> Any:

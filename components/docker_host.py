@@ -11,7 +11,7 @@ import pulumi_docker as docker
 from . import strategies
 from .args import DockerHostWorkspaceArgs
 from .fields import PYTHON, FieldError, Spelling
-from .outputs import WorkspaceComponent
+from .outputs import Opts, WorkspaceComponent
 from .profiles import seccomp_profile
 from .resolve import ResolvedWorkspace, resolve_workspace
 from .security import security_level
@@ -133,18 +133,10 @@ class DockerHostWorkspace(WorkspaceComponent):
     """Names of the workspace's Docker volumes (`<name>-docker`, `<name>-home`, ...)."""
 
     def __init__(
-        self,
-        name: str,
-        args: DockerHostWorkspaceArgs,
-        opts: Optional[pulumi.ResourceOptions] = None,
-        *,
-        resolved: Optional[ResolvedWorkspace] = None,
-    ):
-        """`resolved`: what `resolve_docker_host(name, args)` returned, when the caller already has it (the stack
-        program resolves every workspace before registering any)."""
-        if resolved is None:
-            resolved = resolve_docker_host(name, args)  # raises before anything, even this component, is registered
-        super().__init__(TOKEN, name, {}, opts)
+        self, name: str, args: DockerHostWorkspaceArgs, opts: Opts = None,
+        *, resolved: Optional[ResolvedWorkspace] = None
+    ):  # fmt: skip
+        resolved = self._begin(TOKEN, name, opts, resolved or resolve_docker_host(name, args))
         plan = resolved.plan
         level = security_level(plan)
         labels = {

@@ -5,6 +5,7 @@ Shared by the Kubernetes manifests (components/render.py) and the compose file (
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Optional
 
 import yaml
@@ -17,38 +18,32 @@ PLACEHOLDER = "[secret]"
 # --- secrets ------------------------------------------------------------------------------------------------------
 
 
+def map_tree(value: Any, leaf: Callable[[Any], Any], secret: Optional[Callable[[Any], Any]] = None) -> Any:
+    """`value` with its maps and lists kept and every other value replaced by `leaf(value)`; with `secret`, a
+    secret-wrapped value is replaced by `secret(its value)`."""
+    if secret is not None and is_secret(value):
+        return secret(value.get("value"))
+    if isinstance(value, dict):
+        return {k: map_tree(v, leaf, secret) for k, v in value.items()}
+    if isinstance(value, list):
+        return [map_tree(v, leaf, secret) for v in value]
+    return leaf(value)
+
+
 def _blank(value: Any) -> Any:
     """A secret value's shape with every leaf the placeholder: a secret map keeps its keys, so that e.g. a
     Kubernetes Secret's `stringData` stays a map of the (non-secret) names the pod spec refers to."""
-    if is_secret(value):
-        return _blank(value.get("value"))
-    if isinstance(value, dict):
-        return {k: _blank(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_blank(v) for v in value]
-    return PLACEHOLDER
+    return map_tree(value, lambda _: PLACEHOLDER, _blank)
 
 
 def redact(value: Any) -> Any:
     """Raw inputs with every secret-wrapped value replaced by the placeholder (maps and lists keep their shape)."""
-    if is_secret(value):
-        return _blank(value.get("value"))
-    if isinstance(value, dict):
-        return {k: redact(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    return value
+    return map_tree(value, lambda leaf: leaf, _blank)
 
 
 def ints(value: Any) -> Any:
     """The mocks hand numbers back as floats; manifests and compose files want integers."""
-    if isinstance(value, dict):
-        return {k: ints(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [ints(v) for v in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
+    return map_tree(value, lambda leaf: int(leaf) if isinstance(leaf, float) and leaf.is_integer() else leaf)
 
 
 # --- YAML ---------------------------------------------------------------------------------------------------------

@@ -4,16 +4,24 @@ The security report (`python -m components render`) is built from these register
 describes any program that uses the components, not only this project's stack program.
 """
 
-from typing import Any
+from typing import Any, Optional, TypeVar
 
 import pulumi
 
 from .security import pod_security_level, security_level
 from .strategies.spec import WorkspacePlan
 
+Opts = Optional[pulumi.ResourceOptions]
+Resolved = TypeVar("Resolved")
+
 
 class WorkspaceComponent(pulumi.ComponentResource):
-    """Base of the workspace components: their shared outputs."""
+    """Base of the workspace components: their shared outputs.
+
+    A component's `resolved` argument is what its resolve function returned for the same name and args, when the
+    caller already has it (the stack program resolves every workspace before registering any); else the component
+    resolves its args itself, raising before anything, even the component, is registered.
+    """
 
     strategy: pulumi.Output[str]
     """The strategy the workspace uses."""
@@ -30,6 +38,11 @@ class WorkspaceComponent(pulumi.ComponentResource):
     """Host paths of the sockets mounted into the workspace's containers; empty: none."""
     running: pulumi.Output[bool]
     """Whether the workspace's containers exist (false: stopped, volumes kept)."""
+
+    def _begin(self, token: str, name: str, opts: Opts, resolved: Resolved) -> Resolved:
+        """Register the component itself, once its args are resolved."""
+        super().__init__(token, name, {}, opts)
+        return resolved
 
     def _set_outputs(self, plan: WorkspacePlan, running: bool, **target_outputs: pulumi.Output[Any]) -> None:
         """Set the shared outputs and the target's own ones, then register them all."""

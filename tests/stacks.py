@@ -1,4 +1,8 @@
-"""Load a stack's config the way `pulumi` hands it to a program, and run the program under mocks."""
+"""Load a stack's config the way `pulumi` hands it to a program, and run the program under mocks.
+
+The stacks are whatever Pulumi.<stack>.yaml files a project directory holds (the examples, or a user's own,
+`secure:` values included): nothing lists them by hand.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +15,17 @@ import pulumi
 import yaml
 from harness import PROJECT, Run, run
 
+from components import render
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def stack_files() -> list[Path]:
-    return sorted(ROOT.glob("Pulumi.*.yaml"))
+def stack_files(project_dir: Path = ROOT) -> list[Path]:
+    return sorted(project_dir.glob("Pulumi.*.yaml"))
+
+
+def stack_names(project_dir: Path = ROOT) -> list[str]:
+    return [stack_name(path) for path in stack_files(project_dir)]
 
 
 def stack_name(path: Path) -> str:
@@ -67,5 +77,14 @@ def run_program(stack_config: dict[str, Any], stack: str = "test") -> Run:
 
 
 def run_stack_file(path: Path) -> Run:
-    document = yaml.safe_load(path.read_text()) or {}
-    return run_program(document.get("config") or {}, stack=stack_name(path))
+    """The program of the stack file's project with that stack's config, read as the renderer reads it:
+    a `secure:` value (never decrypted: no passphrase here) becomes a secret placeholder."""
+    project = render.load_project(path.parent.resolve())
+    config, secret_keys = render.load_stack_config(project, stack_name(path))
+
+    def program():
+        pulumi.runtime.set_all_config(config, secret_keys)
+        runpy.run_path(str(project.main), run_name="__main__")
+        return pulumi.runtime.get_root_resource().outputs
+
+    return run(program, stack=stack_name(path))

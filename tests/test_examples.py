@@ -1,6 +1,7 @@
 """The consumer examples: the Python program run under mocks, the YAML program checked against the schema and
 constructed through the provider the way a YAML (or TypeScript, Go, C#) program reaches it."""
 
+import importlib.util
 import re
 import runpy
 from pathlib import Path
@@ -26,7 +27,12 @@ def schema() -> dict:
     return provider.package_schema()
 
 
+INSTALL = "venv/bin/pip install --no-deps --config-settings editable_mode=strict -e .  (.ci/run does it)"
+
+
 def test_python_consumer_runs_under_mocks():
+    assert importlib.util.find_spec("docker_in_workspaces"), f"the example imports the installed package: {INSTALL}"
+
     def program():
         runpy.run_path(str(PYTHON_EXAMPLE / "__main__.py"), run_name="__main__")
         return pulumi.runtime.get_root_resource().outputs

@@ -1,5 +1,8 @@
 """Python consumers: the repository builds as a package (pip install git+<repo>) and it is typed.
 
+The repository's `components/` installs as `docker_in_workspaces`: a consumer project's own `components/`
+folder cannot shadow it.
+
 The wheel is built from a copy of what pyproject.toml packages (so the checkout stays clean), installed
 into a directory of its own, and consumer programs are type-checked with mypy against that installation:
 mypy only reads an installed package's types when it ships `py.typed`.
@@ -16,13 +19,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = "docker_in_workspaces"
 CONSUMERS = [ROOT / "examples" / "python-consumer" / "__main__.py", ROOT / "tests" / "consumers" / "typed_consumer.py"]
 
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     source = tmp_path_factory.mktemp("source")
-    for name in ("pyproject.toml", "README.md", "requirements.txt"):
+    for name in ("pyproject.toml", "README.md", "requirements.txt", "LICENSE"):
         shutil.copy(ROOT / name, source / name)
     shutil.copytree(ROOT / "components", source / "components", ignore=shutil.ignore_patterns("__pycache__"))
     out = tmp_path_factory.mktemp("wheel")
@@ -39,12 +43,36 @@ def wheel(tmp_path_factory) -> Path:
 
 def test_wheel_holds_the_typed_package_and_its_scripts(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "components/py.typed" in names
-    assert "components/scripts/start-docker.sh" in names
-    modules = {f"components/{p.relative_to(ROOT / 'components')}" for p in (ROOT / "components").rglob("*.py")}
-    assert modules <= names
+    assert f"{PACKAGE}/py.typed" in names
+    assert f"{PACKAGE}/scripts/start-docker.sh" in names
+    modules = {f"{PACKAGE}/{p.relative_to(ROOT / 'components')}" for p in (ROOT / "components").rglob("*.py")}
+    assert modules <= names, f"not in the wheel (a new subpackage for pyproject's packages?): {modules - names}"
     top_level = {name.split("/")[0] for name in names}
-    assert top_level == {"components", wheel.name.split("-")[0] + "-" + wheel.name.split("-")[1] + ".dist-info"}
+    assert top_level == {PACKAGE, wheel.name.split("-")[0] + "-" + wheel.name.split("-")[1] + ".dist-info"}
+
+
+def test_the_installed_package_imports_as_docker_in_workspaces_only(wheel, tmp_path):
+    site = install(wheel, tmp_path / "site")
+    probe = (
+        "import importlib.util, docker_in_workspaces\n"
+        "from docker_in_workspaces.workload import start_script\n"
+        "print(docker_in_workspaces.__file__)\n"
+        "print(start_script().splitlines()[0])\n"
+        "print(importlib.util.find_spec('components'))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,  # not the checkout, whose components/ is importable from its root
+        env={**os.environ, "PYTHONPATH": str(site)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    where, shebang, components_spec = result.stdout.splitlines()
+    assert Path(where).is_relative_to(site)
+    assert shebang.startswith("#!")
+    assert components_spec == "None", "the wheel installs a top-level `components` package"
 
 
 def test_wheel_requires_the_runtime_requirements(wheel):
@@ -60,15 +88,30 @@ def test_wheel_requires_the_runtime_requirements(wheel):
     assert metadata.get_all("Requires-Dist") == requirements
 
 
-def test_consumers_type_check_against_the_installed_package(wheel, tmp_path):
-    site = tmp_path / "site"
-    install = subprocess.run(
+def install(wheel: Path, site: Path) -> Path:
+    """The wheel installed into the directory `site` (without its dependencies: the test venv has them)."""
+    result = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site), str(wheel)],
         capture_output=True,
         text=True,
         timeout=300,
     )
-    assert install.returncode == 0, install.stdout + install.stderr
+    assert result.returncode == 0, result.stdout + result.stderr
+    return site
+
+
+def test_wheel_carries_the_apache_license(wheel):
+    archive = zipfile.ZipFile(wheel)
+    (metadata_name,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+    metadata = email.message_from_bytes(archive.read(metadata_name))
+    assert metadata["License-Expression"] == "Apache-2.0"
+    (license_name,) = [n for n in archive.namelist() if n.endswith("/LICENSE")]
+    assert archive.read(license_name).decode() == (ROOT / "LICENSE").read_text()
+    assert "Apache License" in (ROOT / "LICENSE").read_text() and "Version 2.0" in (ROOT / "LICENSE").read_text()
+
+
+def test_consumers_type_check_against_the_installed_package(wheel, tmp_path):
+    site = install(wheel, tmp_path / "site")
     mypy = subprocess.run(
         [
             sys.executable,
@@ -80,7 +123,7 @@ def test_consumers_type_check_against_the_installed_package(wheel, tmp_path):
             str(tmp_path / "mypy-cache"),
             *map(str, CONSUMERS),
         ],
-        cwd=tmp_path,  # not the checkout: `components` must come from the installation
+        cwd=tmp_path,  # not the checkout: the package must come from the installation
         env={**os.environ, "PYTHONPATH": str(site)},
         capture_output=True,
         text=True,

@@ -13,9 +13,9 @@ from pathlib import Path
 import pulumi
 import pytest
 import yaml
-from harness import unwrap_secrets
+from harness import plaintext_strings, unwrap_secrets
 from kube import validate_strict, versions
-from stacks import run_program, stack_files, stack_name
+from stacks import run_program, run_stack_file, stack_names
 
 from components import render
 from components.documents import Octal, _Dumper, _PureDumper, dump_yaml
@@ -23,7 +23,7 @@ from components.workload import start_script
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
-STACKS = ("dev", "k8s")
+STACKS = stack_names()  # every Pulumi.<stack>.yaml here; the tests that read dev's or k8s's content name them
 PRIVILEGED_STRATEGIES = {"dind", "dind-sidecar", "dind-rootless"}
 UNPRIVILEGED_MEDIUM = {"dind-userns"}
 """Medium without a privileged container: an unmasked /proc inside the pod's own user namespace."""
@@ -60,9 +60,16 @@ def security_rows(stack: str) -> dict[str, render.WorkspaceSecurity]:
 # --- golden renders -----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("stack", STACKS)
-def test_golden_render_is_up_to_date(stack, rendered):
-    golden, fresh = files_of(GOLDEN / stack), files_of(rendered[stack])
+def check_golden(stack: str, fresh_dir: Path, golden_root: Path = GOLDEN) -> None:
+    """The render in `fresh_dir` is the golden render of `stack`; a stack without one (a user's own stack file)
+    is skipped, saying how to start tracking it."""
+    golden_dir = golden_root / stack
+    if not golden_dir.is_dir():
+        pytest.skip(
+            reason=f"stack {stack} has no golden render (tests/golden/{stack}/ does not exist), so there is nothing "
+            f"to compare its render with; to track it, create one and commit it: {regenerate_command(stack)}"
+        )
+    golden, fresh = files_of(golden_dir), files_of(fresh_dir)
     hint = (
         f"the render of stack {stack} differs from tests/golden/{stack}. If the change is intended, regenerate "
         f"and review the diff: {regenerate_command(stack)}"
@@ -72,6 +79,16 @@ def test_golden_render_is_up_to_date(stack, rendered):
     )
     changed = [name for name in fresh if fresh[name] != golden[name]]
     assert not changed, f"{hint}\nchanged: {changed}"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_golden_render_is_up_to_date(stack, rendered):
+    check_golden(stack, rendered[stack])
+
+
+def test_every_golden_render_belongs_to_a_stack_file():
+    orphans = sorted(p.name for p in GOLDEN.iterdir() if p.is_dir() and p.name not in STACKS)
+    assert orphans == [], f"tests/golden/ has renders of stacks without a Pulumi.<stack>.yaml: {orphans}"
 
 
 LIBYAML_ABSENT = "PyYAML was built without libyaml here: the renderer uses the pure-Python dumper, nothing to compare"
@@ -286,8 +303,7 @@ def test_checkov_agrees_with_each_workspaces_declared_level(checkov_results):
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_security_report_matches_the_components_outputs(stack, rendered):
-    document = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
-    exports = run_program(document, stack=stack).value["workspaces"]
+    exports = run_stack_file(ROOT / f"Pulumi.{stack}.yaml").value["workspaces"]
     rows = security_rows(stack)
     assert sorted(rows) == sorted(exports)
     report = (rendered[stack] / render.REPORT_FILE).read_text()
@@ -496,7 +512,7 @@ def rendered_env(files: dict[str, str]) -> dict[str, dict[str, str]]:
     return found
 
 
-@pytest.mark.parametrize("stack", [*(stack_name(p) for p in stack_files()), "secrets-docker", "secrets-kubernetes"])
+@pytest.mark.parametrize("stack", [*STACKS, "secrets-docker", "secrets-kubernetes"])
 def test_only_secrets_are_hidden_in_the_render_of_every_stack(stack, tmp_path):
     """Previews are for reading: every env value the program did not mark secret is shown as it is."""
     if stack.startswith("secrets-"):
@@ -524,3 +540,29 @@ def test_only_secrets_are_hidden_in_the_render_of_every_stack(stack, tmp_path):
             data = yaml.safe_load(text)["stringData"]
             assert set(data) <= {"CODER_AGENT_TOKEN", "ENVBUILDER_DOCKER_CONFIG_BASE64"}, name
             assert set(data.values()) == {render.PLACEHOLDER}, name
+
+
+def test_a_users_own_stack_file_with_secure_values_goes_through_the_stack_driven_tests(tmp_path):
+    """A user's Pulumi.mine.yaml, with a `secure:` value as `pulumi config set --secret` writes it, beside the
+    examples: discovered, run and rendered like them (the value a secret, its ciphertext nowhere), and the golden
+    comparison skips it with a message saying how to track it, instead of failing or crashing."""
+    directory = tmp_path / "project"
+    directory.mkdir()
+    for name in ("Pulumi.yaml", "__main__.py", *(f"Pulumi.{stack}.yaml" for stack in STACKS)):
+        shutil.copy(ROOT / name, directory / name)
+    agent = {"url": "https://coder.example.com", "token": {"secure": CIPHERTEXT}, "initScript": "echo agent"}
+    config = {"docker-in-workspaces:workspaces": [{"name": "mine", "image": "img", "coderAgent": agent}]}
+    (directory / "Pulumi.mine.yaml").write_text(yaml.safe_dump({"config": config}))
+    assert stack_names(directory) == sorted([*STACKS, "mine"])
+
+    result = run_stack_file(directory / "Pulumi.mine.yaml")
+    assert result.value["workspaces"]["mine"]["securityLevel"] == "high"
+    for resource in result.resources:  # the token reached the workspace, as a secret
+        assert not [s for s in plaintext_strings(resource.raw_inputs) if CIPHERTEXT in s or render.PLACEHOLDER in s]
+    assert any(render.PLACEHOLDER in json.dumps(r.inputs) for r in result.resources)
+
+    out = tmp_path / "out"
+    render.render("mine", out, directory)
+    assert all(CIPHERTEXT not in data.decode() for data in files_of(out).values())
+    with pytest.raises(pytest.skip.Exception, match=r"stack mine has no golden render .*: venv/bin/python -m compon"):
+        check_golden("mine", out)

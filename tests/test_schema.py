@@ -80,6 +80,8 @@ def test_every_input_property_has_a_description(schema):
         assert resource["inputProperties"], token
         for path, prop in walk_inputs(schema, resource["inputProperties"]):
             assert prop.get("description", "").strip(), f"{token}: input {path} has no description"
+        for name, prop in resource["properties"].items():  # outputs, inherited ones included
+            assert prop.get("description", "").strip(), f"{token}: output {name} has no description"
     for token, typ in schema["types"].items():
         assert typ.get("description", "").strip(), f"type {token} has no description"
         for value in typ.get("enum") or []:
@@ -162,3 +164,27 @@ def test_the_plugin_starts_like_pulumi_starts_it_and_serves_the_schema():
     finally:
         plugin.terminate()
         plugin.wait(timeout=10)
+
+
+def test_every_declared_default_is_the_schemas_default(schema):
+    from pydantic.alias_generators import to_camel
+
+    from components.args import WorkspaceArgs
+    from components.fields import fields
+    from components.kubernetes.args import KubernetesSettingsArgs
+
+    def json_value(value):
+        return getattr(value, "value", value)  # an Enum member: its value
+
+    for token, args_type in (
+        ("DockerHostWorkspace", WorkspaceArgs),
+        ("KubernetesWorkspace", WorkspaceArgs),
+        ("KubernetesWorkspace", KubernetesSettingsArgs),
+    ):
+        inputs = schema["resources"][PREFIX + token]["inputProperties"]
+        declared = {to_camel(n): json_value(d.default.value) for n, d in fields(args_type).items() if d.default}
+        assert declared, args_type
+        assert {name: inputs[name].get("default") for name in declared} == declared, token
+    envbuilder = schema["types"][PREFIX + "EnvbuilderArgs"]["properties"]
+    assert envbuilder["image"]["default"].startswith("ghcr.io/coder/envbuilder:")
+    assert "default" not in envbuilder["gitUrl"]

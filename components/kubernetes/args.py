@@ -7,10 +7,10 @@ holds the Kubernetes-only ones, which a stack also sets once in its `kubernetes:
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Annotated, Any, Optional, TypedDict
+from typing import Annotated, Any, Optional
 
 import pulumi
-from typing_extensions import NotRequired
+from typing_extensions import NotRequired, TypedDict
 
 from ..args import DNS1123_LABEL, WorkspaceArgs
 from ..fields import NON_EMPTY, PYTHON, Default, FieldError, Matches, Path, Spelling, check, fields

@@ -12,7 +12,7 @@ from typing import Any, Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from ..outputs import WorkspaceComponent
+from ..outputs import Opts, WorkspaceComponent
 from ..security import security_level
 from ..strategies.spec import WorkspacePlan
 from ..workload import START_SCRIPT_NAME, Launch, launch_for, start_script, start_script_sha256
@@ -41,18 +41,10 @@ class KubernetesWorkspace(WorkspaceComponent):
     """Name of the workspace's Deployment (`<name>`)."""
 
     def __init__(
-        self,
-        name: str,
-        args: KubernetesWorkspaceArgs,
-        opts: Optional[pulumi.ResourceOptions] = None,
-        *,
-        resolved: Optional[ResolvedKubernetesWorkspace] = None,
-    ):
-        """`resolved`: what `resolve_kubernetes(name, args)` returned, when the caller already has it (the stack
-        program resolves every workspace before registering any)."""
-        if resolved is None:
-            resolved = resolve_kubernetes(name, args)  # raises before anything, even this component, is registered
-        super().__init__(TOKEN, name, {}, opts)
+        self, name: str, args: KubernetesWorkspaceArgs, opts: Opts = None,
+        *, resolved: Optional[ResolvedKubernetesWorkspace] = None
+    ):  # fmt: skip
+        resolved = self._begin(TOKEN, name, opts, resolved or resolve_kubernetes(name, args))
         plan = resolved.plan
         settings = resolved.kubernetes
         level = security_level(plan)

@@ -1,8 +1,7 @@
 """Two development workspaces on the Docker host, from a Python Pulumi program that imports the components."""
 
 import pulumi
-
-from components import DockerHostWorkspace, DockerHostWorkspaceArgs, Strategy
+from docker_in_workspaces import DockerHostWorkspace, DockerHostWorkspaceArgs, Strategy
 
 config = pulumi.Config()
 image = config.get("image") or "codercom/enterprise-base:ubuntu"

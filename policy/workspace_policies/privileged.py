@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
 
-from .shapes import DOCKER_CONTAINER, EXEMPT, declare, flag, plain, pod_spec, privileged_containers, waived
+from .shapes import DOCKER_CONTAINER, EXEMPT, declare, flag, plain, pod_spec, report_privileged, waived
 
 
 def no_privileged_container(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
@@ -19,15 +19,14 @@ def no_privileged_container(args: ResourceValidationArgs, report_violation: Repo
     spec = pod_spec(args)
     if spec is None:
         return
-    for label in privileged_containers(spec):
-        report_violation(f"{args.name!r} {label} is privileged: {hint}", None)
+    report_privileged(spec, report_violation, lambda label: f"{args.name!r} {label} is privileged: {hint}")
 
 
 POLICY = declare(
-    "no-privileged-container",
-    "No privileged container (dind, dind-sidecar, dind-rootless), unless allowed.",
-    no_privileged_container,
-    Severity.HIGH,
+    name="no-privileged-container",
+    description="No privileged container (dind, dind-sidecar, dind-rootless), unless allowed.",
+    validate=no_privileged_container,
+    severity=Severity.HIGH,
     allowPrivileged=flag("Allow privileged containers (security levels low and medium)."),
     exemptResources=EXEMPT,
 )

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import fnmatch
 import posixpath
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Optional
 
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
+    ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
     Secret,
@@ -184,6 +185,12 @@ def pod_containers(spec: dict) -> Iterator[tuple[str, dict]]:
 def privileged_containers(spec: dict) -> Iterator[str]:
     """Labels (see `pod_containers`) of a pod spec's containers that are privileged."""
     return (label for label, c in pod_containers(spec) if dig(c, "securityContext", "privileged") is True)
+
+
+def report_privileged(spec: dict, report_violation: ReportViolation, message: Callable[[str], str]) -> None:
+    """One violation per privileged container of the pod spec, `message(label)`."""
+    for label in privileged_containers(spec):
+        report_violation(message(label), None)
 
 
 def docker_env(props: dict) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
 
-from .shapes import DOCKER_CONTAINER, config_of, declare, patterns, plain, pod_spec, privileged_containers, strings
+from .shapes import DOCKER_CONTAINER, config_of, declare, patterns, plain, pod_spec, report_privileged, strings
 
 DEFAULT_SYSBOX_RUNTIMES = ["*sysbox*"]
 
@@ -36,8 +36,7 @@ def sysbox_isolation(args: ResourceValidationArgs, report_violation: ReportViola
     for key in ("hostNetwork", "hostPID", "hostIPC"):
         if spec.get(key) is True:
             report_violation(f"sysbox pod {args.name!r} sets {key}: true: {hint}", None)
-    for label in privileged_containers(spec):
-        report_violation(f"sysbox pod {args.name!r}: {label} is privileged: {hint}", None)
+    report_privileged(spec, report_violation, lambda label: f"sysbox pod {args.name!r}: {label} is privileged: {hint}")
 
 
 POLICY = declare(

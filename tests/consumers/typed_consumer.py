@@ -5,9 +5,7 @@ mypy no longer needs (because the API lost its types) is itself an error.
 """
 
 import pulumi
-from typing_extensions import assert_type
-
-from components import (
+from docker_in_workspaces import (
     CoderAgentArgs,
     DockerHostWorkspace,
     DockerHostWorkspaceArgs,
@@ -16,6 +14,7 @@ from components import (
     SecurityLevel,
     Strategy,
 )
+from typing_extensions import assert_type
 
 agent: CoderAgentArgs = {
     "url": "https://coder.example.com",
