@@ -38,7 +38,15 @@ kubelet turn each Deployment's pod template into containers on the engine:
   Kubernetes does, not a `docker restart`) with the kubelet's back-off (at once, then
   10 s doubling to 5 min), for the pod's `restartPolicy: Always`;
 - a hostPath of type Socket at `/var/run/docker.sock` is the private engine's socket
-  (this machine is the node).
+  (this machine is the node);
+- `hostUsers: false` only on an engine started with --userns-remap (the stand-in for a node with
+  user namespaces: every container's root is a subordinate id; elsewhere the pod fails, saying so),
+  `procMount: Unmasked` as empty MaskedPaths/ReadonlyPaths (refused, as the API does, without
+  `hostUsers: false`), `seccompProfile` (Localhost profiles from the node's seccomp root: the
+  library's components/profiles/, as docs/kubernetes.md says to install them), `appArmorProfile`
+  (accepted, nothing to apply: this node has no AppArmor), and extended-resource limits offered by
+  the node's device plugins (NODE_DEVICE_PLUGINS: the device node handed to the container; any other
+  leaves the pod Pending).
 
 A field this module does not know fails loudly (`UnsupportedField`); it is never
 dropped. What it does not reproduce is listed in tests/e2e/FINDINGS.md ("Kubernetes
