@@ -85,16 +85,13 @@ def client(timeout: int = 120, base_url: Optional[str] = None) -> docker.DockerC
     url = base_url or docker_host()
     c = docker.DockerClient(base_url=url, timeout=timeout)
     c.ping()
-    _BASE_URLS[id(c.api)] = url
+    c.diw_base_url = url  # type: ignore[attr-defined]  # docker-py keeps only its transport's URL
     return c
 
 
-_BASE_URLS: dict[int, str] = {}
-
-
 def base_url_of(c: docker.DockerClient) -> str:
-    """The URL `c` was made with (docker-py keeps only its transport's), to open another connection to that engine."""
-    return _BASE_URLS.get(id(c.api), docker_host())
+    """The URL `c` was made with (by :func:`client`), to open another connection to that engine."""
+    return getattr(c, "diw_base_url", None) or docker_host()
 
 
 USERNS_DOCKER_HOST_ENV = "DIW_E2E_USERNS_DOCKER_HOST"
