@@ -452,3 +452,8 @@ def test_the_safer_strategies_a_refusal_names_are_the_ones_a_docker_host_can_bui
     with pytest.raises(ValueError) as error:
         build(strategy=Strategy.DIND, allow_insecure=False)
     assert "dind-userns" not in str(error.value) and "podman (high)" in str(error.value)
+
+
+def test_envbuilder_runs_as_root_so_it_refuses_podman_naming_it():
+    with pytest.raises(ValueError, match="^envbuilder: Envbuilder runs as root to build the image, and rootless Podman"):
+        build(strategy=Strategy.PODMAN, image=None, envbuilder={"git_url": "https://example.com/repo"})
