@@ -455,5 +455,6 @@ def test_the_safer_strategies_a_refusal_names_are_the_ones_a_docker_host_can_bui
 
 
 def test_envbuilder_runs_as_root_so_it_refuses_podman_naming_it():
-    with pytest.raises(ValueError, match="^envbuilder: Envbuilder runs as root .* and rootless Podman must not run as root"):
+    refusal = "^envbuilder: Envbuilder runs as root .* and rootless Podman must not run as root"
+    with pytest.raises(ValueError, match=refusal):
         build(strategy=Strategy.PODMAN, image=None, envbuilder={"git_url": "https://example.com/repo"})
