@@ -126,7 +126,8 @@ def engine_benchmarks(repeat: int, write_mb: int) -> list[Row]:
         try:
             for _ in range(repeat):
                 destroy(client, [name])  # a cold start each time: fresh data root
-                result = deploy(client, workspace_program(name, strategy=strategy), [name])
+                extra = engine.unprivileged_engine_args() if strategy == Strategy.PODMAN else {}
+                result = deploy(client, workspace_program(name, strategy=strategy, **extra), [name])
                 ready.append(max(result.mocks.timings.values()))
             workspace = client.containers.get(name)
             load_nested_image(workspace)

@@ -53,7 +53,10 @@ def _program(name: str, strategy: Strategy):
     image = engine.WORKSPACE_IMAGE if strategy == Strategy.DIND_ROOTLESS else "codercom/enterprise-base:ubuntu"
     if strategy in UNPRIVILEGED:
         image = engine.SELECTION.name("unprivileged")
-    args = {"strategy": strategy, "image": image, "allow_insecure": True}
+        args_extra = engine.unprivileged_engine_args()
+    else:
+        args_extra = {}
+    args = {"strategy": strategy, "image": image, "allow_insecure": True, **args_extra}
     if strategy == Strategy.DOOD:
         args["docker_socket_gid"] = engine.socket_path().stat().st_gid
 

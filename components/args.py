@@ -15,7 +15,7 @@ import pulumi
 from typing_extensions import NotRequired, TypedDict
 
 from .fields import NON_EMPTY, SECRET, Between, Default, Matches
-from .strategies.spec import DEFAULT_DIND_IMAGE, DEFAULT_HOME_PATH, DEFAULT_SYSBOX_RUNTIME, ROOTLESS_UID
+from .strategies.spec import DEFAULT_DIND_IMAGE, DEFAULT_HOME_PATH, DEFAULT_SYSBOX_RUNTIME, ROOTLESS_UID, AppArmor
 from .strategy import Strategy
 from .workload import DEFAULT_ENVBUILDER_IMAGE, DEFAULT_READY_TIMEOUT
 
@@ -100,6 +100,10 @@ class WorkspaceArgs(TypedDict):
     """Seconds to wait for `docker info` before the workspace fails."""
     runtime: NotRequired[Annotated[str, NON_EMPTY, Default(DEFAULT_SYSBOX_RUNTIME)]]
     """`sysbox` only: the runtime (RuntimeClass on Kubernetes) name."""
+    app_armor_profile: NotRequired[Annotated[AppArmor, Default(AppArmor.RUNTIME_DEFAULT)]]
+    """`podman` and `dind-userns` only: the workspace container's AppArmor profile on hosts (nodes) that have
+    AppArmor: `RuntimeDefault`, whose rules deny the mounts rootless engines make, or `Unconfined` (security level
+    medium; Pod Security privileged; Kubernetes >= 1.30). Hosts without AppArmor ignore it."""
     envbuilder: NotRequired[EnvbuilderArgs]
     """Build the image with Envbuilder; the daemon start is wrapped into its init script."""
     coder_agent: NotRequired[CoderAgentArgs]

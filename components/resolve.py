@@ -139,6 +139,7 @@ def _resolve(name: str, args: dict[str, Any]) -> ResolvedWorkspace:
         docker_socket_gid=args.get("docker_socket_gid"),
         daemon_socket_gid=args["daemon_socket_gid"],
         runtime=args["runtime"],
+        app_armor=args["app_armor_profile"],
     )
     workspace_plan = plan(args["strategy"], options)
     builder = args.get("envbuilder")

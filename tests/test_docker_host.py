@@ -458,3 +458,10 @@ def test_envbuilder_runs_as_root_so_it_refuses_podman_naming_it():
     refusal = "^envbuilder: Envbuilder runs as root .* and rootless Podman must not run as root"
     with pytest.raises(ValueError, match=refusal):
         build(strategy=Strategy.PODMAN, image=None, envbuilder={"git_url": "https://example.com/repo"})
+
+
+def test_podman_on_an_apparmor_host_can_be_unconfined_which_lowers_it_to_medium():
+    result = build(strategy=Strategy.PODMAN, app_armor_profile="Unconfined", allow_insecure=False)
+    opts = result.one(CONTAINER, "alice").inputs["securityOpts"]
+    assert opts[1:] == ["apparmor=unconfined"] and opts[0].startswith("seccomp={")
+    assert result.value["security_level"] == "medium"

@@ -732,3 +732,10 @@ def test_dind_userns_pod_has_its_own_user_namespace_and_an_unmasked_proc():
     assert labels["pod-security.kubernetes.io/enforce"] == "baseline"
     assert labels["pod-security.kubernetes.io/enforce-version"] == "v1.35"  # baseline admits Unmasked from v1.35
     assert result.value["security_level"] == "medium"
+
+
+def test_an_unconfined_apparmor_profile_is_the_field_and_makes_the_pod_privileged_for_pod_security():
+    result = build(strategy=Strategy.PODMAN, app_armor_profile="Unconfined")
+    context = _workspace_container(pod(result))["securityContext"]
+    assert context["appArmorProfile"] == {"type": "Unconfined"}
+    assert (result.value["security_level"], result.value["pod_security_level"]) == ("medium", "privileged")

@@ -54,6 +54,7 @@ def plan(options: StrategyOptions) -> WorkspacePlan:
         proc_mount=ProcMount.UNMASKED,
         seccomp=Seccomp.LOCALHOST,
         seccomp_profile=ROOTLESS_ENGINES_PROFILE,
+        apparmor=options.app_armor,
         devices=(Device.TUN,),
     )
     return WorkspacePlan(STRATEGY, daemon.docker_host, (workspace,), (data, home))

@@ -38,6 +38,60 @@ class StrategyError(ValueError):
         self.reason = message
 
 
+class Seccomp(str, Enum):
+    """Which seccomp profile a container runs under."""
+
+    RUNTIME_DEFAULT = "RuntimeDefault"
+    """The engine's (Docker's, the container runtime's) default profile."""
+    LOCALHOST = "Localhost"
+    """A profile shipped with this library (`ContainerSpec.seccomp_profile`): still a filter, a wider one."""
+    UNCONFINED = "Unconfined"
+    """No seccomp filter at all."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class AppArmor(str, Enum):
+    """Which AppArmor profile a container runs under (on hosts and nodes that have AppArmor)."""
+
+    RUNTIME_DEFAULT = "RuntimeDefault"
+    """The runtime's default profile (Docker's `docker-default`): it denies mount."""
+    UNCONFINED = "Unconfined"
+    """No AppArmor profile."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class ProcMount(str, Enum):
+    """Kubernetes' procMount: Default masks and makes read-only parts of /proc (as Docker does), Unmasked not."""
+
+    DEFAULT = "Default"
+    UNMASKED = "Unmasked"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+ROOTLESS_ENGINES_PROFILE = "rootless-engines"
+"""The seccomp profile for rootless Podman and rootless dockerd in an unprivileged container:
+containers-common's (it allows clone/unshare/mount for user namespaces), plus sethostname and setdomainname
+without CAP_SYS_ADMIN. File: components/profiles/seccomp-rootless-engines.json."""
+
+
+class Device(str, Enum):
+    """A host (node) device a container needs. On Kubernetes a device-plugin resource stands for it."""
+
+    TUN = "/dev/net/tun"
+    """User-mode networking (slirp4netns, rootlesskit) creates a tap device."""
+    FUSE = "/dev/fuse"
+    """fuse-overlayfs, where native rootless overlay is not available."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass(frozen=True)
 class StrategyOptions:
     """The inputs every strategy may read. Defaults are the safe, common ones."""
@@ -49,6 +103,8 @@ class StrategyOptions:
     daemon_socket_gid: int = ROOTLESS_UID
     """GID the inner daemon gives its socket (`dockerd --group`), so uid 1000 can use it."""
     runtime: str = DEFAULT_SYSBOX_RUNTIME
+    app_armor: AppArmor = AppArmor.RUNTIME_DEFAULT
+    """podman, dind-userns: the workspace container's AppArmor profile (hosts with AppArmor)."""
 
 
 @dataclass(frozen=True)
@@ -108,58 +164,6 @@ class DaemonSpec:
     @property
     def docker_host(self) -> str:
         return f"unix://{self.socket}"
-
-
-class Seccomp(str, Enum):
-    """Which seccomp profile a container runs under."""
-
-    RUNTIME_DEFAULT = "RuntimeDefault"
-    """The engine's (Docker's, the container runtime's) default profile."""
-    LOCALHOST = "Localhost"
-    """A profile shipped with this library (`ContainerSpec.seccomp_profile`): still a filter, a wider one."""
-    UNCONFINED = "Unconfined"
-    """No seccomp filter at all."""
-
-    def __str__(self) -> str:
-        return self.value
-
-
-class AppArmor(str, Enum):
-    """Which AppArmor profile a container runs under (on hosts and nodes that have AppArmor)."""
-
-    RUNTIME_DEFAULT = "RuntimeDefault"
-    UNCONFINED = "Unconfined"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-class ProcMount(str, Enum):
-    """Kubernetes' procMount: Default masks and makes read-only parts of /proc (as Docker does), Unmasked not."""
-
-    DEFAULT = "Default"
-    UNMASKED = "Unmasked"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-ROOTLESS_ENGINES_PROFILE = "rootless-engines"
-"""The seccomp profile for rootless Podman and rootless dockerd in an unprivileged container:
-containers-common's (it allows clone/unshare/mount for user namespaces), plus sethostname and setdomainname
-without CAP_SYS_ADMIN. File: components/profiles/seccomp-rootless-engines.json."""
-
-
-class Device(str, Enum):
-    """A host (node) device a container needs. On Kubernetes a device-plugin resource stands for it."""
-
-    TUN = "/dev/net/tun"
-    """User-mode networking (slirp4netns, rootlesskit) creates a tap device."""
-    FUSE = "/dev/fuse"
-    """fuse-overlayfs, where native rootless overlay is not available."""
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)

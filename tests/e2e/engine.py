@@ -94,6 +94,24 @@ def base_url_of(c: docker.DockerClient) -> str:
     return getattr(c, "diw_base_url", None) or docker_host()
 
 
+def apparmor_enabled() -> bool:
+    """Whether this host (node) enforces AppArmor: then Docker gives containers its `docker-default` profile."""
+    try:
+        return Path("/sys/module/apparmor/parameters/enabled").read_text().strip() == "Y"
+    except OSError:
+        return False
+
+
+def unprivileged_engine_args() -> dict[str, str]:
+    """What the podman and dind-userns workspaces need from this host's e2e: on an AppArmor host the runtime's
+    default profile denies the mounts rootless engines make (FINDINGS.md), so `app_armor_profile: Unconfined`
+    (printed, as every such deviation is)."""
+    if not apparmor_enabled():
+        return {}
+    print("\n[e2e] this host enforces AppArmor: podman/dind-userns workspaces get app_armor_profile Unconfined")
+    return {"app_armor_profile": "Unconfined"}
+
+
 USERNS_DOCKER_HOST_ENV = "DIW_E2E_USERNS_DOCKER_HOST"
 """A second private engine started with --userns-remap (`.ci/dockerd.sh` with DIW_DOCKERD_USERNS_REMAP): where the
 pod runner runs pods with `hostUsers: false`."""

@@ -44,7 +44,7 @@ kubelet turn each Deployment's pod template into containers on the engine:
   `procMount: Unmasked` as empty MaskedPaths/ReadonlyPaths (refused, as the API does, without
   `hostUsers: false`), `seccompProfile` (Localhost profiles from the node's seccomp root: the
   library's components/profiles/, as docs/kubernetes.md says to install them), `appArmorProfile`
-  (accepted, nothing to apply: this node has no AppArmor), and extended-resource limits offered by
+  (RuntimeDefault or Unconfined), and extended-resource limits offered by
   the node's device plugins (NODE_DEVICE_PLUGINS: the device node handed to the container; any other
   leaves the pod Pending).
 
@@ -791,8 +791,12 @@ class Pod:
             elif seccomp["type"] != "RuntimeDefault":
                 raise UnsupportedField(f"{where}.securityContext.seccompProfile.type {seccomp['type']!r}")
         apparmor = security.get("appArmorProfile")
-        if apparmor:  # this node has no AppArmor: every profile is as good as unconfined, so nothing to apply
+        if apparmor:
             _reject_unknown(f"{where}.securityContext.appArmorProfile", apparmor, {"type", "localhostProfile"})
+            if apparmor["type"] == "Unconfined":
+                kwargs.setdefault("security_opt", []).append("apparmor=unconfined")
+            elif apparmor["type"] != "RuntimeDefault":
+                raise UnsupportedField(f"{where}.securityContext.appArmorProfile.type {apparmor['type']!r}")
         if security.get("procMount", "Default") == "Unmasked":
             if self.host_users:  # the API's validation
                 raise PodFailed(f"{where}: securityContext.procMount: Unmasked requires hostUsers: false")

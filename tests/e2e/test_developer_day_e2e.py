@@ -57,6 +57,8 @@ def workspace(request, client):
     args: dict = {"strategy": strategy}
     if strategy == Strategy.DOOD:
         args["docker_socket_gid"] = engine.socket_path().stat().st_gid
+    if strategy == Strategy.PODMAN:
+        args.update(engine.unprivileged_engine_args())
     destroy(client, [name])
     deploy(client, workspace_program(name, **args), [name])
     container = client.containers.get(name)

@@ -25,7 +25,13 @@ IMAGE = engine.SELECTION.name("unprivileged")
 
 
 def program(name: str, strategy: Strategy, **args):
-    args = {"strategy": strategy, "image": IMAGE, "daemon_ready_timeout": 90, **args}
+    args = {
+        "strategy": strategy,
+        "image": IMAGE,
+        "daemon_ready_timeout": 90,
+        **engine.unprivileged_engine_args(),
+        **args,
+    }
 
     def run():
         ws = KubernetesWorkspace(name, args)
