@@ -15,7 +15,14 @@ import pulumi
 from typing_extensions import NotRequired, TypedDict
 
 from .fields import NON_EMPTY, SECRET, Between, Default, Matches
-from .strategies.spec import DEFAULT_DIND_IMAGE, DEFAULT_HOME_PATH, DEFAULT_SYSBOX_RUNTIME, ROOTLESS_UID, AppArmor
+from .strategies.spec import (
+    DEFAULT_DIND_IMAGE,
+    DEFAULT_ENVBOX_IMAGE,
+    DEFAULT_HOME_PATH,
+    DEFAULT_SYSBOX_RUNTIME,
+    ROOTLESS_UID,
+    AppArmor,
+)
 from .strategy import Strategy
 from .workload import DEFAULT_ENVBUILDER_IMAGE, DEFAULT_READY_TIMEOUT
 
@@ -35,6 +42,11 @@ ADDRESS_POOL = Matches(
     r"base=[0-9a-fA-F:.]+/\d{1,3},size=\d{1,3}", "'base=<cidr>,size=<prefix>', e.g. 'base=10.201.0.0/16,size=24'"
 )
 GID = Between(0, 2**31 - 1)
+USER_NAME = Matches(
+    r"[a-z_][a-z0-9_-]{0,31}",
+    "a user name (lowercase letters, digits, '_' and '-', starting with a letter or '_', at most 32 characters)",
+)
+"""A portable user name (useradd's default rule), as `getent passwd` in an image finds it."""
 
 
 class EnvbuilderArgs(TypedDict):
@@ -81,7 +93,7 @@ class WorkspaceArgs(TypedDict):
     """Workload run once Docker is ready; unset: `sleep infinity`. Not with coder_agent/envbuilder."""
     env: NotRequired[dict[Annotated[str, ENV_NAME], pulumi.Input[str]]]
     """Extra environment variables for the workspace container (the strategy's own, e.g. `DOCKER_HOST`, and
-    `DIW_*`, `ENVBUILDER_*`, `CODER_AGENT_*` cannot be set)."""
+    `DIW_*`, `ENVBUILDER_*`, `CODER_AGENT_*` cannot be set; with `envbox`, no `CODER_*`)."""
     home_path: NotRequired[Annotated[str, ABSOLUTE_PATH, Default(DEFAULT_HOME_PATH)]]
     """Home directory of the workspace user, kept on the `<name>-home` volume. `dood` on a Docker host refuses it:
     there `$HOME` is the volume's own path on the host."""
@@ -104,13 +116,23 @@ class WorkspaceArgs(TypedDict):
     """`podman` and `dind-userns` only: the workspace container's AppArmor profile on hosts (nodes) that have
     AppArmor: `RuntimeDefault`, whose rules deny the mounts rootless engines make, or `Unconfined` (security level
     medium; Pod Security privileged; Kubernetes >= 1.30). Hosts without AppArmor ignore it."""
+    envbox_image: NotRequired[Annotated[str, NON_EMPTY, Default(DEFAULT_ENVBOX_IMAGE)]]
+    """`envbox` only: image of the privileged outer container that runs Sysbox, its own dockerd and the workspace
+    (pinned)."""
+    envbox_inner_username: NotRequired[Annotated[str, USER_NAME, Default("coder")]]
+    """`envbox` only: the workspace image's user (CODER_INNER_USERNAME); it owns the home (which must be
+    `/home/<user>` or `/root`) and runs the daemon start (root or passwordless sudo) and the workload."""
+    envbox_add_fuse: NotRequired[Annotated[bool, Default(False)]]
+    """`envbox` only: give the workspace's container /dev/fuse (CODER_ADD_FUSE)."""
+    envbox_add_tun: NotRequired[Annotated[bool, Default(False)]]
+    """`envbox` only: give the workspace's container /dev/net/tun (CODER_ADD_TUN)."""
     envbuilder: NotRequired[EnvbuilderArgs]
     """Build the image with Envbuilder; the daemon start is wrapped into its init script."""
     coder_agent: NotRequired[CoderAgentArgs]
     """Run a Coder agent as the workload."""
     allow_insecure: NotRequired[Annotated[bool, Default(False)]]
-    """Acknowledge a strategy rated `none` or `low` (dood, dind, dind-sidecar); without it they are refused. In
-    stack config, unset: the stack's `allowInsecure`."""
+    """Acknowledge a strategy rated `none` or `low` (dood, dind, dind-sidecar, envbox); without it they are refused.
+    In stack config, unset: the stack's `allowInsecure`."""
 
 
 class DockerHostWorkspaceArgs(WorkspaceArgs):

@@ -76,6 +76,8 @@ def compose_document(stack: str, records: list[Recorded], project: str) -> tuple
                 service[key] = plain[key]
         if plain.get("groupAdds"):
             service["group_add"] = plain["groupAdds"]
+        if plain.get("cgroupnsMode"):
+            service["cgroup"] = plain["cgroupnsMode"]
         if plain.get("hosts"):
             service["extra_hosts"] = [f"{h['host']}:{h['ip']}" for h in plain["hosts"]]
         if plain.get("mounts"):

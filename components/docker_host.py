@@ -98,9 +98,11 @@ class PreflightError(RuntimeError):
     """A container's image (or its volumes) cannot run the strategy: found before anything was replaced."""
 
 
-def _healthcheck(daemon: DaemonSettings) -> docker.ContainerHealthcheckArgs:
+def _healthcheck(daemon: DaemonSettings, spec: ContainerSpec) -> docker.ContainerHealthcheckArgs:
+    # A nested workspace (envbox) is ready once its inner container's own daemon answers.
+    probe = list(spec.nested.ready_command) if spec.nested is not None else daemon_probe_command()
     return docker.ContainerHealthcheckArgs(
-        tests=["CMD", *daemon_probe_command()],
+        tests=["CMD", *probe],
         interval="10s",
         timeout="5s",
         retries=3,
@@ -222,6 +224,10 @@ class DockerHostWorkspace(WorkspaceComponent):
             if m.host_visible
         ]
         mounts += [docker.ContainerMountArgs(type="bind", target=s.path, source=s.host_path) for s in spec.host_sockets]
+        mounts += [
+            docker.ContainerMountArgs(type="bind", target=h.path, source=h.host_path, read_only=True)
+            for h in spec.host_paths
+        ]
         return mounts
 
     def _env(
@@ -327,16 +333,20 @@ class DockerHostWorkspace(WorkspaceComponent):
         # The readiness `pulumi up` waits for: the daemon's, or, for a workspace that uses another container's
         # daemon, its own view of it. A sidecar daemon is not waited for: during a switch from dind it waits
         # for the old workspace's daemon to hand over the data root, which happens when that one is replaced.
-        probed = spec.daemon is not None or spec.waits_for is not None
+        probed = spec.daemon is not None or spec.waits_for is not None or spec.nested is not None
         waited = probed and not (spec.daemon is not None and spec.role != WORKSPACE)
+        env = self._env(spec, launch, volumes)
+        if spec.nested is not None:
+            env["CODER_INNER_HOSTNAME"] = physical  # else envbox names it after its container, `workspace_cvm`
         return docker.Container(
             physical,
             name=physical,
             image=image_id,
             entrypoints=self._entrypoint(launch),
             command=launch.command,
-            envs=_env_list(self._env(spec, launch, volumes)),
+            envs=_env_list(env),
             privileged=spec.privileged or None,
+            cgroupns_mode="host" if spec.host_cgroup_namespace else None,
             runtime=spec.runtime,
             security_opts=security_opts(spec),
             capabilities=docker.ContainerCapabilitiesArgs(
@@ -353,7 +363,7 @@ class DockerHostWorkspace(WorkspaceComponent):
             group_adds=[str(g) for g in spec.supplemental_groups] or None,
             mounts=self._mounts(spec, volumes),
             uploads=self._uploads(launch),
-            healthcheck=_healthcheck(daemon) if probed else None,
+            healthcheck=_healthcheck(daemon, spec) if probed else None,
             # With a healthcheck, `pulumi up` returns only once `docker info` succeeds inside.
             wait=True if waited else None,
             wait_timeout=daemon.ready_timeout + 30 if waited else None,

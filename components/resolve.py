@@ -17,7 +17,7 @@ from typing import Any
 
 from .args import DNS1123_LABEL, WorkspaceArgs
 from .fields import PYTHON, FieldError, Path, Spelling, check
-from .security import INSECURE_LEVELS, LEVEL_ORDER, SecurityLevel, security_level
+from .security import INSECURE_LEVELS, LEVEL_ORDER, SecurityLevel, security_level, security_reason
 from .strategies import StrategyOptions, WorkspacePlan, plan
 from .strategies.spec import DaemonKind, StrategyError
 from .strategy import Strategy
@@ -36,12 +36,6 @@ class ResolvedWorkspace:
     running: bool
     args: Mapping[str, Any] = dataclasses.field(default_factory=dict, compare=False)
     """The checked args (Python keys, defaults filled) this was resolved from."""
-
-
-_WHY = {
-    SecurityLevel.NONE: "the workspace controls the host's Docker daemon, so it is root on the host",
-    SecurityLevel.LOW: "a privileged container runs as root, so escaping to the host is easy",
-}
 
 
 def safer_strategies(options: StrategyOptions) -> list[tuple[Strategy, SecurityLevel]]:
@@ -70,7 +64,8 @@ def refuse_insecure(name: str, workspace_plan: WorkspacePlan, options: StrategyO
     raise FieldError(
         ("allow_insecure",),
         f"workspace {name!r} uses strategy {workspace_plan.strategy.value}, security level {level.value} "
-        f"({_WHY[level]}); acknowledge it with allow_insecure: true, or use a safer strategy: {safer}",
+        f"({security_reason(workspace_plan)}); acknowledge it with allow_insecure: true, "
+        f"or use a safer strategy: {safer}",
     )
 
 
@@ -78,6 +73,14 @@ def _as_envbuilder_workspace(workspace_plan: WorkspacePlan) -> WorkspacePlan:
     """Envbuilder rewrites the container's filesystem while it builds, so its container runs
     as root; a plan whose workspace must run as another user cannot use it."""
     workspace = workspace_plan.workspace
+    if workspace.nested is not None:
+        raise FieldError(
+            ("envbuilder",),
+            f"{workspace_plan.strategy.value} pulls the workspace image with its own daemon inside the outer container "
+            "and runs it unchanged as a nested container, so Envbuilder cannot build it in place; build the image "
+            "with Envbuilder first (e.g. into its cache_repo) and give it as image, or use envbuilder with sysbox "
+            "or dind",
+        )
     if workspace.daemon is not None and workspace.daemon.kind in (DaemonKind.ROOTLESS, DaemonKind.PODMAN):
         engine = "rootless Podman" if workspace.daemon.kind == DaemonKind.PODMAN else "rootless dockerd"
         raise FieldError(
@@ -140,6 +143,10 @@ def _resolve(name: str, args: dict[str, Any]) -> ResolvedWorkspace:
         daemon_socket_gid=args["daemon_socket_gid"],
         runtime=args["runtime"],
         app_armor=args["app_armor_profile"],
+        envbox_image=args["envbox_image"],
+        inner_username=args["envbox_inner_username"],
+        add_fuse=args["envbox_add_fuse"],
+        add_tun=args["envbox_add_tun"],
     )
     workspace_plan = plan(args["strategy"], options)
     builder = args.get("envbuilder")
@@ -174,6 +181,10 @@ def _resolve(name: str, args: dict[str, Any]) -> ResolvedWorkspace:
         else None,
     )
     validate_workload(workload, workspace_plan.workspace.env_dict)
+    if workspace_plan.workspace.nested is not None:
+        for key in workload.env:
+            if key.startswith("CODER_"):  # envbox reads every CODER_* variable of its container as a setting
+                raise FieldError(("env", key), "envbox reads CODER_* variables as its own settings; rename it")
     daemon = DaemonSettings(
         mtu=args.get("mtu"),
         default_address_pool=args.get("default_address_pool"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from .strategies.spec import AppArmor, ContainerSpec, ProcMount, Seccomp, WorkspacePlan
+from .strategies.spec import AppArmor, ContainerSpec, ProcMount, Seccomp, WorkspacePlan, all_containers
 
 
 class SecurityLevel(str, Enum):
@@ -57,8 +57,37 @@ def container_security_level(spec: ContainerSpec) -> SecurityLevel:
 
 
 def security_level(plan: WorkspacePlan) -> SecurityLevel:
-    """The weakest container decides: a pod is as safe as its most privileged member."""
-    return min((container_security_level(c) for c in plan.containers), key=LEVEL_ORDER.index)
+    """The weakest container decides: a pod is as safe as its most privileged member. A nested container
+    (envbox's inner one) counts as a member too, and so does the container that holds it: an escape from
+    the nested one lands in the outer one."""
+    return min((container_security_level(c) for c in all_containers(plan)), key=LEVEL_ORDER.index)
+
+
+def security_reason(plan: WorkspacePlan) -> str:
+    """Why the plan has its level, in words a refusal or a report can use."""
+    level = security_level(plan)
+    for spec in plan.containers:
+        if spec.nested is not None and container_security_level(spec) == level:
+            inner = spec.nested.spec
+            return (
+                f"the outer container: {_REASONS[level]}; the workload runs in a nested, unprivileged "
+                f"{inner.runtime} container (rated {container_security_level(inner).value} on its own), "
+                "but one escape from that lands in the outer container"
+            )
+    if level == SecurityLevel.MEDIUM:
+        weakened = [w for c in all_containers(plan) if not c.privileged for w in weakened_confinement(c)]
+        if weakened and not any(c.privileged for c in all_containers(plan)):
+            return f"no privileged container, but a confinement turned off: {', '.join(weakened)}"
+    return _REASONS[level]
+
+
+_REASONS = {
+    SecurityLevel.NONE: "the workspace controls the host's Docker daemon, so it is root on the host",
+    SecurityLevel.LOW: "a privileged container runs as root, so escaping to the host is easy",
+    SecurityLevel.MEDIUM: "a privileged container, but the daemon and the workload run as an unprivileged user",
+    # (or, without a privileged container, a confinement turned off: security_reason names which)
+    SecurityLevel.HIGH: "no privileged container and no host socket",
+}
 
 
 class PodSecurityLevel(str, Enum):
@@ -91,7 +120,8 @@ def _baseline_violations(spec: ContainerSpec) -> list[str]:
     violations = []
     if spec.privileged:
         violations.append("privileged")
-    if spec.host_sockets:
+    # Baseline forbids every hostPath volume, read-only ones included.
+    if spec.host_sockets or spec.host_paths:
         violations.append("hostPath volumes")
     if spec.seccomp == Seccomp.UNCONFINED:
         violations.append("seccomp Unconfined")

@@ -16,6 +16,9 @@ class Strategy(str, Enum):
     """dockerd runs under rootlesskit as uid 1000 (the container is still privileged)."""
     SYSBOX = "sysbox"
     """The sysbox-runc runtime runs the workspace as a system container, unprivileged."""
+    ENVBOX = "envbox"
+    """A privileged outer container (Coder's envbox) runs its own Sysbox and dockerd, and the workspace
+    as an unprivileged Sysbox container inside it: Sysbox isolation where the host has no Sysbox."""
     PODMAN = "podman"
     """Rootless Podman as uid 1000 in an unprivileged workspace, serving its Docker-compatible API."""
     DIND_USERNS = "dind-userns"

@@ -269,8 +269,59 @@ def daemon_launch(spec: ContainerSpec, daemon: DaemonSettings) -> Launch:
     )
 
 
+ENVBOX_TOKEN_FROM_FILE = (
+    'if [ -z "${CODER_AGENT_TOKEN:-}" ] && [ -r "${CODER_AGENT_TOKEN_FILE:-}" ]; then\n'
+    '  CODER_AGENT_TOKEN=$(cat "$CODER_AGENT_TOKEN_FILE"); export CODER_AGENT_TOKEN\n'
+    "fi\n"
+    'exec "$@"\n'
+)
+"""envbox reads the agent token from CODER_AGENT_TOKEN only; a Docker host keeps it in a file (env would make the
+whole env list secret in previews), so the outer container's entrypoint reads it from there first."""
+ENVBOX_INNER_ENVS = "CODER_INNER_ENVS"
+"""envbox passes the outer container's variables named here (comma list, `PREFIX*` wildcards) to the inner one."""
+
+
+def nested_launch(spec: ContainerSpec, workload: WorkloadSettings, daemon: DaemonSettings) -> Launch:
+    """The outer container of a nested workspace (envbox): its own program creates the inner container from the
+    workspace image and runs the bootstrap script in it, which starts the inner daemon (the start script, inlined
+    as for Envbuilder) and then the workload."""
+    validate(workload, spec.env_dict)
+    nested = spec.nested
+    assert nested is not None and spec.image is not None
+    if workload.envbuilder is not None:  # args.resolve refuses it first, naming the field
+        raise ValueError("envbuilder: not with envbox")
+    inner = nested.spec
+    env: dict[str, pulumi.Input[str]] = dict(workload.env)
+    env.update(spec.env_dict)
+    assert workload.image is not None  # validate() guarantees it without envbuilder
+    env["CODER_INNER_IMAGE"] = workload.image
+    passed = ["DIW_*", *sorted(workload.env)]  # DIW_*: what the adapters tell the workspace (published ports, ...)
+    if workload.coder_agent is not None:
+        env["CODER_AGENT_URL"] = workload.coder_agent.url  # envbox's own build log goes there too
+        passed.append("CODER_AGENT_URL")
+        script: pulumi.Input[str] = workload.coder_agent.init_script
+    else:
+        script = shlex.join(workload.command or IDLE_WORKLOAD)
+    env[ENVBOX_INNER_ENVS] = ",".join(passed)
+    # The inner container's own settings are exports of the bootstrap script: nothing else reaches only it.
+    knobs = {**start_env(inner, daemon), **inner.env_dict}
+    env["CODER_BOOTSTRAP_SCRIPT"] = pulumi.Output.from_input(script).apply(
+        lambda text: envbuilder_init_script(knobs, text)
+    )
+    return Launch(
+        image=spec.image,
+        env=env,
+        entrypoint=["/bin/sh", "-c", ENVBOX_TOKEN_FROM_FILE, "envbox"],
+        command=list(nested.program),
+        secrets=_secrets(workload),
+        may_be_secret=frozenset(k for k, v in workload.env.items() if not isinstance(v, str)),
+    )
+
+
 def launch_for(spec: ContainerSpec, workload: WorkloadSettings, daemon: DaemonSettings) -> Launch:
     """The launch of any container of a plan: the workspace runs the workload, a sidecar the daemon."""
+    if spec.nested is not None:
+        return nested_launch(spec, workload, daemon)
     if spec.role == WORKSPACE:
         return workspace_launch(spec, workload, daemon)
     return daemon_launch(spec, daemon)

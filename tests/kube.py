@@ -45,11 +45,15 @@ def containers(result: Run, name: str = "alice") -> dict[str, dict]:
 
 
 def env(container: dict) -> dict[str, Any]:
-    """name -> value, ('secret', secret name, key) for secretKeyRef entries, ('field', path) for fieldRef ones."""
+    """name -> value, ('secret', secret name, key) for secretKeyRef entries, ('field', path) for fieldRef ones,
+    ('resource', container, resource) for resourceFieldRef ones."""
     out: dict[str, Any] = {}
     for item in container.get("env", []):
         if "valueFrom" in item and "fieldRef" in item["valueFrom"]:
             out[item["name"]] = ("field", item["valueFrom"]["fieldRef"]["fieldPath"])
+        elif "valueFrom" in item and "resourceFieldRef" in item["valueFrom"]:
+            ref = item["valueFrom"]["resourceFieldRef"]
+            out[item["name"]] = ("resource", ref["containerName"], ref["resource"])
         elif "valueFrom" in item:
             ref = item["valueFrom"]["secretKeyRef"]
             out[item["name"]] = ("secret", ref["name"], ref["key"])

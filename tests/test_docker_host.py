@@ -86,10 +86,12 @@ def test_own_daemon_strategies_publish_nested_ports_on_the_workspace_localhost(s
     assert "hosts" not in ws.inputs and "HOME" not in env_of(ws)
 
 
-@pytest.mark.parametrize("strategy", DOCKER_HOST_STRATEGIES)
+@pytest.mark.parametrize("strategy", [s for s in DOCKER_HOST_STRATEGIES if s != Strategy.ENVBOX])  # envbox: below
 def test_every_container_waits_for_its_preflight_check(strategy):
     """Each container's image is checked (`start-docker.sh --check` with its user, groups and volumes) by a
-    short-lived container that runs to completion; the containers' images come from the checks' outputs."""
+    short-lived container that runs to completion; the containers' images come from the checks' outputs.
+    Not envbox's: its own daemon pulls the workspace image inside the outer container, where the start
+    script checks it (its message is in the container's log)."""
     result = build(strategy=strategy, docker_socket_gid=998)
     checks = {c.name: c for c in result.of_type(CONTAINER) if c.name.endswith("-preflight")}
     guarded = [c for c in result.of_type(CONTAINER) if not c.name.endswith("-preflight")]
@@ -465,3 +467,81 @@ def test_podman_on_an_apparmor_host_can_be_unconfined_which_lowers_it_to_medium(
     opts = result.one(CONTAINER, "alice").inputs["securityOpts"]
     assert opts[1:] == ["apparmor=unconfined"] and opts[0].startswith("seccomp={")
     assert result.value["security_level"] == "medium"
+# --- envbox: a privileged outer container that runs the workspace as a Sysbox container inside ------------------
+
+
+def test_envbox_is_a_privileged_envbox_container_with_the_settings_its_sources_require():
+    result = build(strategy=Strategy.ENVBOX, env={"EDITOR": "vim"})
+    ws = result.one(CONTAINER, "alice")
+    assert result.names(CONTAINER) == ["alice"]  # no preflight: the workspace image is pulled inside, by envbox
+    assert result.one(IMAGE).inputs["name"] == "ghcr.io/coder/envbox:0.6.7"
+    assert ws.inputs["privileged"] is True and ws.inputs["cgroupnsMode"] == "host"
+    assert ws.inputs["command"] == ["/envbox", "docker"]
+    assert ws.inputs["entrypoints"][:2] == ["/bin/sh", "-c"] and "init" not in ws.inputs
+    env = env_of(ws)
+    assert {k: v for k, v in env.items() if k != "CODER_BOOTSTRAP_SCRIPT"} == {
+        "CODER_INNER_IMAGE": IMG,
+        "CODER_INNER_USERNAME": "coder",
+        "CODER_INNER_HOSTNAME": "alice",
+        "CODER_INNER_ENVS": "DIW_*,EDITOR",
+        "CODER_MOUNTS": "/home/coder:/home/coder",
+        "CODER_ADD_FUSE": "false",
+        "CODER_ADD_TUN": "false",
+        "DIW_PUBLISHED_PORTS_HOST": "127.0.0.1",
+        "EDITOR": "vim",
+    }
+    bootstrap = env["CODER_BOOTSTRAP_SCRIPT"]
+    assert start_script() in bootstrap and bootstrap.endswith("/bin/sh -c 'sleep infinity'\n")
+    assert (
+        "export DIW_DOCKERD_MODE=rootful\n" in bootstrap
+        and "export DIW_DOCKERD_DATA_ROOT=/var/lib/docker\n" in bootstrap
+    )
+    mounts = {target: (m["type"], m["source"], m.get("readOnly", False)) for target, m in mount_targets(ws).items()}
+    assert mounts == {
+        "/var/lib/coder/docker": ("volume", "alice-docker", False),
+        "/var/lib/coder/containers": ("volume", "alice-containers", False),
+        "/var/lib/docker": ("volume", "alice-envbox", False),
+        "/var/lib/sysbox": ("volume", "alice-sysbox", False),
+        "/home/coder": ("volume", "alice-home", False),
+        "/usr/src": ("bind", "/usr/src", True),
+        "/lib/modules": ("bind", "/lib/modules", True),
+    }
+    retained = {v.inputs["name"]: v.retain_on_delete for v in result.of_type(VOLUME)}
+    assert retained == {
+        "alice-docker": True,
+        "alice-containers": True,
+        "alice-envbox": True,
+        "alice-home": True,
+        "alice-sysbox": False,  # Sysbox's scratch state (Coder's template: an emptyDir)
+    }
+    assert ws.inputs["healthcheck"]["tests"] == ["CMD", "docker", "exec", "workspace_cvm", "docker", "info"]
+    assert ws.inputs["wait"] is True
+    assert result.value["security_level"] == "low" and result.value["docker_host"] == "unix:///var/run/docker.sock"
+
+
+def test_envbox_needs_acknowledging_and_says_why():
+    with pytest.raises(ValueError, match="uses strategy envbox, security level low") as error:
+        build(strategy=Strategy.ENVBOX, allow_insecure=False)
+    assert "nested, unprivileged sysbox-runc container" in str(error.value)
+
+
+def test_envbox_coder_agent_token_stays_secret_and_the_agent_runs_after_the_inner_daemon():
+    agent = {"url": "https://coder.example", "token": "agent-token-123", "init_script": "exec coder agent"}
+    result = build(strategy=Strategy.ENVBOX, coder_agent=agent)
+    ws = result.one(CONTAINER, "alice")
+    assert "agent-token-123" not in plaintext_strings(ws.inputs["envs"])
+    env = env_of(ws)
+    assert env["CODER_AGENT_URL"] == "https://coder.example"
+    assert env["CODER_INNER_ENVS"] == "DIW_*,CODER_AGENT_URL"
+    assert env["CODER_AGENT_TOKEN_FILE"] == CODER_AGENT_TOKEN_FILE and "CODER_AGENT_TOKEN" not in env
+    assert env["CODER_BOOTSTRAP_SCRIPT"].endswith("/bin/sh -c 'exec coder agent'\n")
+    assert is_secret(ws.raw_inputs["uploads"])
+    [upload] = unwrap_secrets(ws.raw_inputs["uploads"])
+    assert upload["file"] == CODER_AGENT_TOKEN_FILE and upload["content"] == "agent-token-123"
+    # envbox reads the token from its env only: the entrypoint reads it from the file first.
+    assert 'CODER_AGENT_TOKEN=$(cat "$CODER_AGENT_TOKEN_FILE")' in ws.inputs["entrypoints"][2]
+
+
+def test_envbox_refuses_envbuilder_with_the_reason():
+    with pytest.raises(ValueError, match="^envbuilder: envbox pulls the workspace image"):
+        build(strategy=Strategy.ENVBOX, image=None, envbuilder={"git_url": "https://example.com/repo"})

@@ -739,3 +739,59 @@ def test_an_unconfined_apparmor_profile_is_the_field_and_makes_the_pod_privilege
     context = _workspace_container(pod(result))["securityContext"]
     assert context["appArmorProfile"] == {"type": "Unconfined"}
     assert (result.value["security_level"], result.value["pod_security_level"]) == ("medium", "privileged")
+# --- envbox: as Coder's envbox template ---------------------------------------------------------------------------
+
+
+def test_envbox_is_coder_s_template_a_privileged_outer_container_with_the_settings_envbox_requires():
+    resources = {"limits": {"cpu": "4", "memory": "8Gi"}, "requests": {"cpu": "500m", "memory": "2Gi"}}
+    result = build(strategy=Strategy.ENVBOX, coder_agent=AGENT, resources=resources, env={"EDITOR": "vim"})
+    spec = pod(result)
+    ws = containers(result)["workspace"]
+    assert list(containers(result)) == ["workspace"]
+    assert ws["image"] == "ghcr.io/coder/envbox:0.6.7"
+    assert ws["args"] == ["/envbox", "docker"] and ws["command"][:2] == ["/bin/sh", "-c"]
+    assert ws["securityContext"] == {"privileged": True}
+    assert ws["resources"] == resources
+    variables = env(ws)
+    assert variables["CODER_INNER_IMAGE"] == IMG and variables["CODER_INNER_USERNAME"] == "coder"
+    assert variables["CODER_INNER_HOSTNAME"] == "alice"
+    assert variables["CODER_MOUNTS"] == "/home/coder:/home/coder"
+    assert variables["CODER_INNER_ENVS"] == "DIW_*,EDITOR,CODER_AGENT_URL"
+    assert variables["CODER_AGENT_URL"] == "https://coder.example.com"
+    assert variables["CODER_BOOTSTRAP_SCRIPT"].endswith("/bin/sh -c 'echo start-agent'\n")
+    # The agent token from the Secret, CPU and memory from the container's own limits (Downward API).
+    assert variables["CODER_AGENT_TOKEN"] == ("secret", "alice-secrets", "CODER_AGENT_TOKEN")
+    assert variables["CODER_CPUS"] == ("resource", "workspace", "limits.cpu")
+    assert variables["CODER_MEMORY"] == ("resource", "workspace", "limits.memory")
+    assert TOKEN not in plaintext_strings(result.one(DEPLOYMENT).raw_inputs)
+    assert mounts(ws) == {
+        "/var/lib/coder/docker": "docker",
+        "/var/lib/coder/containers": "containers",
+        "/var/lib/docker": "envbox",
+        "/var/lib/sysbox": "sysbox",
+        "/home/coder": "home",
+        "/usr/src": "host-usr-src",
+        "/lib/modules": "host-lib-modules",
+    }
+    read_only = {m["mountPath"] for m in ws["volumeMounts"] if m.get("readOnly")}
+    assert read_only == {"/usr/src", "/lib/modules"}
+    pod_volumes = volumes(result)
+    assert pod_volumes["host-usr-src"] == {"name": "host-usr-src", "hostPath": {"path": "/usr/src"}}
+    assert pod_volumes["host-lib-modules"]["hostPath"] == {"path": "/lib/modules"}
+    assert "emptyDir" in pod_volumes["sysbox"]
+    claims = {v["persistentVolumeClaim"]["claimName"] for v in pod_volumes.values() if "persistentVolumeClaim" in v}
+    assert claims == {"alice-docker", "alice-containers", "alice-envbox", "alice-home"} == set(result.names(PVC))
+    assert "fsGroup" not in spec["securityContext"]  # envbox chowns the home for its inner user itself
+    assert not {"runtimeClassName", "hostUsers"} & set(spec) and result.names(CONFIG_MAP) == []
+    probe = ["docker", "exec", "workspace_cvm", "docker", "info"]
+    assert ws["startupProbe"]["exec"]["command"] == ws["readinessProbe"]["exec"]["command"] == probe
+    assert result.value["security_level"] == "low"
+    assert result.value["pod_security_level"] == "privileged"
+
+
+def test_envbox_without_agent_has_no_secret_and_runs_the_command_after_the_inner_daemon():
+    result = build(strategy=Strategy.ENVBOX, command=["make", "serve"])
+    variables = env(containers(result)["workspace"])
+    assert "CODER_AGENT_TOKEN" not in variables and result.names(SECRET) == []
+    assert variables["CODER_BOOTSTRAP_SCRIPT"].endswith("/bin/sh -c 'make serve'\n")
+    assert variables["CODER_INNER_ENVS"] == "DIW_*"

@@ -57,6 +57,16 @@ CASES = {
     },
     "podman": {"strategy": Strategy.PODMAN, "tun_device_resource": "example.com/tun", **SCHEDULING},
     "dind-userns": {"strategy": Strategy.DIND_USERNS, "create_namespace": True},
+    "envbox-agent": {"strategy": Strategy.ENVBOX, "coder_agent": AGENT, "env": {"A": "b"}, **SCHEDULING},
+    "envbox-options": {
+        "strategy": Strategy.ENVBOX,
+        "envbox_image": "registry.example/envbox:0.6.7",
+        "envbox_inner_username": "dev",
+        "home_path": "/home/dev",
+        "envbox_add_fuse": True,
+        "envbox_add_tun": True,
+        "command": ["sleep", "infinity"],
+    },
 }
 
 

@@ -225,6 +225,7 @@ EXPECTED = {
     Strategy.DIND_ROOTLESS: {(PRIVILEGED, "alice")},
     Strategy.SYSBOX: set(),
     Strategy.PODMAN: set(),  # its seccomp profile is a filter, not unconfined
+    Strategy.ENVBOX: {(PRIVILEGED, "alice")},  # the outer container; the nested one is not a resource
 }
 K8S_EXPECTED = {**EXPECTED, Strategy.DIND_USERNS: {(CONFINEMENT, "alice")}}  # procMount: Unmasked
 DOCKER_HOST_STRATEGIES = list(EXPECTED)
@@ -252,7 +253,8 @@ def test_docker_host_strategies_pass_when_acknowledged(strategy):
 def test_envbuilder_and_coder_agent_workspaces(strategy):
     builder = {"git_url": "https://example.com/r", "docker_config_base64": "eyJhdXRocyI6IHsici5leGFtcGxlIjoge319fQ=="}
     agent = {"url": "https://coder", "token": "tok", "init_script": "run-agent"}
-    if strategy not in (Strategy.DIND_ROOTLESS, Strategy.PODMAN):  # Envbuilder runs as root: rootless is refused
+    # Envbuilder runs as root: the component refuses rootless with it; envbox runs the image unbuilt: refused too.
+    if strategy not in (Strategy.DIND_ROOTLESS, Strategy.ENVBOX, Strategy.PODMAN):
         with_builder = docker_workspace(strategy, image=None, envbuilder=builder)
         # No preflight container: Envbuilder builds the image at start, the inlined script checks it then.
         expected = {(policy, name) for policy, name in EXPECTED[strategy] if not name.endswith("-preflight")}
@@ -325,6 +327,8 @@ def test_sysbox_container_on_host_namespaces_is_denied():
         (Strategy.DIND_SIDECAR, "alice-daemon", "/var/lib/docker"),
         (Strategy.DIND_ROOTLESS, "alice", "/home/coder/.local/share/docker"),
         (Strategy.SYSBOX, "alice", "/var/lib/docker"),
+        (Strategy.ENVBOX, "alice", "/var/lib/docker"),  # envbox's own daemon
+        (Strategy.ENVBOX, "alice", "/var/lib/coder/docker"),  # the nested workspace's, as envbox keeps it
     ],
     ids=str,
 )

@@ -24,7 +24,7 @@ from components.workload import start_script
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
 STACKS = stack_names()  # every Pulumi.<stack>.yaml here; the tests that read dev's or k8s's content name them
-PRIVILEGED_STRATEGIES = {"dind", "dind-sidecar", "dind-rootless"}
+PRIVILEGED_STRATEGIES = {"dind", "dind-sidecar", "dind-rootless", "envbox"}
 UNPRIVILEGED_MEDIUM = {"dind-userns"}
 """Medium without a privileged container: an unmasked /proc inside the pod's own user namespace."""
 
@@ -325,8 +325,14 @@ def test_security_report_privileged_and_socket_agree_with_the_rendered_objects(r
         pod = body["spec"]["template"]["spec"]
         containers = [*pod.get("initContainers", []), *pod["containers"]]
         privileged = sorted(c["name"] for c in containers if c["securityContext"].get("privileged"))
-        sockets = sorted(v["hostPath"]["path"] for v in pod["volumes"] if "hostPath" in v)
+        host_paths = {v["name"]: v["hostPath"] for v in pod["volumes"] if "hostPath" in v}
+        sockets = sorted(h["path"] for h in host_paths.values() if h.get("type") == "Socket")
         assert privileged == ws.privileged and sockets == ws.host_sockets, name
+        # Any other host path (envbox's /usr/src, /lib/modules) is mounted read-only wherever it is mounted.
+        others = {n for n, h in host_paths.items() if h.get("type") != "Socket"}
+        for container in containers:
+            for mount in container.get("volumeMounts", []):
+                assert mount["name"] not in others or mount.get("readOnly") is True, (name, mount)
     compose = yaml.safe_load((rendered["dev"] / render.COMPOSE_FILE).read_text())["services"]
     for name, ws in security_rows("dev").items():
         if not ws.running:
@@ -566,3 +572,26 @@ def test_a_users_own_stack_file_with_secure_values_goes_through_the_stack_driven
     assert all(CIPHERTEXT not in data.decode() for data in files_of(out).values())
     with pytest.raises(pytest.skip.Exception, match=r"stack mine has no golden render .*: venv/bin/python -m compon"):
         check_golden("mine", out)
+
+
+def test_envbox_on_a_docker_host_renders_a_compose_file_the_spec_accepts(tmp_path):
+    """A test-only stack: the shipped dev stack has no envbox (it needs a privileged-capable host and its image)."""
+    workspace = {"name": "frank", "strategy": "envbox", "allowInsecure": True, "image": "img", "command": ["make"]}
+    config = {"docker-in-workspaces:target": "docker", "docker-in-workspaces:workspaces": [workspace]}
+    out = tmp_path / "out"
+    render.render("test", out, project(tmp_path, config))
+    text = (out / render.COMPOSE_FILE).read_text()
+    service = yaml.safe_load(text)["services"]["frank"]
+    assert service["image"] == "ghcr.io/coder/envbox:0.6.7" and service["privileged"] is True
+    assert service["cgroup"] == "host" and service["command"] == ["/envbox", "docker"]
+    assert {"type": "bind", "source": "/lib/modules", "target": "/lib/modules", "read_only": True} in service["volumes"]
+    assert service["environment"]["CODER_INNER_IMAGE"] == "img"
+    assert service["healthcheck"]["test"] == ["CMD", "docker", "exec", "workspace_cvm", "docker", "info"]
+    checker = Path(sys.executable).with_name("check-jsonschema")
+    result = subprocess.run(
+        [str(checker), "--builtin-schema", "vendor.compose-spec", str(out / render.COMPOSE_FILE)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "| frank |" in (out / render.REPORT_FILE).read_text()

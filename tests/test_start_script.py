@@ -418,3 +418,58 @@ def test_podman_mode_writes_podmans_configuration_and_serves_the_docker_api_as_t
     assert f'graphroot = "{here}/home/containers/storage"' in result.stdout
     assert as_root.returncode == 3 and "a non-root user: rootless Podman runs as the workspace's user" in as_root.stderr
     assert without.returncode == 3 and "podman (the podman package)" in without.stderr
+@needs_root
+def test_envbox_bootstrap_read_from_stdin_starts_the_daemon_then_the_workload(fake):
+    """envbox runs CODER_BOOTSTRAP_SCRIPT in the inner container as `/bin/sh -s` with the script on stdin
+    (cli/docker.go): the inlined start script (a here-document) must survive being read that way."""
+    from components.strategies import plan
+    from components.strategies.spec import workload_container
+    from components.workload import _INLINE_SCRIPT, DaemonSettings, envbuilder_init_script, start_env
+
+    inner = workload_container(plan("envbox"))
+    knobs = {**start_env(inner, DaemonSettings(mtu=1460)), **inner.env_dict}
+    assert knobs["DIW_DOCKERD_MODE"] == "rootful" and knobs["DOCKER_HOST"] == "unix:///var/run/docker.sock"
+    # Pointed into the sandbox: the real paths are the inner container's.
+    knobs.update(DOCKER_HOST=f"unix://{fake}/run/docker.sock", DIW_DOCKERD_DATA_ROOT=str(fake / "data"))
+    workload = 'test -e "$FAKE_DIR/ready" && echo "workload-ran-after-ready as $DOCKER_HOST"'
+    script = envbuilder_init_script(knobs, workload)
+    script = script.replace(_INLINE_SCRIPT, str(fake / "inline-start-docker.sh"))
+    env = {
+        "PATH": f"{fake / 'bin'}:/usr/bin:/bin",
+        "HOME": str(fake),
+        "FAKE_DIR": str(fake),
+        "FAKE_READY_AFTER": "1",
+        "DIW_DOCKERD_LOG": str(fake / "dockerd.log"),
+        "DIW_DOCKERD_MTU_FROM": "lo",
+    }
+    result = subprocess.run(["/bin/sh", "-s"], input=script, env=env, capture_output=True, text=True, timeout=20)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"workload-ran-after-ready as unix://{fake}/run/docker.sock"
+    assert "--mtu=1460" in dockerd_args(fake) and "--group=1000" in dockerd_args(fake)
+
+
+def test_envbox_entrypoint_hands_the_token_file_to_envbox_s_env(tmp_path):
+    """envbox reads CODER_AGENT_TOKEN from its env only; a Docker host keeps the token in a file."""
+    from components.workload import ENVBOX_TOKEN_FROM_FILE
+
+    token_file = tmp_path / "token"
+    token_file.write_text("tok-from-file")
+
+    def envbox_sees(**env: str) -> str:
+        command = [
+            "/bin/sh",
+            "-c",
+            ENVBOX_TOKEN_FROM_FILE,
+            "envbox",
+            "/bin/sh",
+            "-c",
+            'echo "${CODER_AGENT_TOKEN-unset}"',
+        ]
+        result = subprocess.run(
+            command, env={"PATH": "/usr/bin:/bin", **env}, capture_output=True, text=True, check=True
+        )
+        return result.stdout.strip()
+
+    assert envbox_sees(CODER_AGENT_TOKEN_FILE=str(token_file)) == "tok-from-file"
+    assert envbox_sees(CODER_AGENT_TOKEN="from-secret-ref", CODER_AGENT_TOKEN_FILE=str(token_file)) == "from-secret-ref"
+    assert envbox_sees() == "unset"  # no agent: nothing set, envbox still runs

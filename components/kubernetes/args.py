@@ -4,6 +4,7 @@ The fields every target shares are `WorkspaceArgs` (components/args.py); `Kubern
 holds the Kubernetes-only ones, which a stack also sets once in its `kubernetes:` block.
 """
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -178,24 +179,16 @@ def _tolerations(tolerations: list[dict[str, str]]) -> tuple[dict[str, str], ...
 def kubernetes_settings(checked: dict[str, Any]) -> KubernetesSettings:
     """The Kubernetes-only fields of checked args (`fields.check` against KubernetesSettingsArgs or a subclass)."""
     resources = checked.get("resources") or {}
-    return KubernetesSettings(
-        namespace=checked["namespace"],
-        create_namespace=checked["create_namespace"],
-        storage_class=checked.get("storage_class"),
-        data_root_size=checked["data_root_size"],
-        home_size=checked["home_size"],
-        native_sidecar=checked["native_sidecar"],
-        user_namespace_mode=checked["user_namespace_mode"],
-        create_runtime_class=checked["create_runtime_class"],
-        node_selector=dict(checked.get("node_selector") or {}),
-        tolerations=_tolerations(checked.get("tolerations") or []),
-        requests=dict(resources.get("requests") or {}),
-        limits=dict(resources.get("limits") or {}),
-        mount_service_account_token=checked["mount_service_account_token"],
-        tun_device_resource=checked["tun_device_resource"],
-        fuse_device_resource=checked["fuse_device_resource"],
-        args={key: checked[key] for key in fields(KubernetesSettingsArgs) if key in checked},
-    )
+    # Most settings are their field as checked; these few are reshaped.
+    reshaped = {
+        "node_selector": dict(checked.get("node_selector") or {}),
+        "tolerations": _tolerations(checked.get("tolerations") or []),
+        "requests": dict(resources.get("requests") or {}),
+        "limits": dict(resources.get("limits") or {}),
+        "args": {key: checked[key] for key in fields(KubernetesSettingsArgs) if key in checked},
+    }
+    as_checked = {f.name: checked[f.name] for f in dataclasses.fields(KubernetesSettings) if f.name in checked}
+    return KubernetesSettings(**{**as_checked, **reshaped})
 
 
 def check_settings(block: Any, spelling: Spelling = PYTHON, path: Path = ()) -> KubernetesSettings:

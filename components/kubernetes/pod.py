@@ -82,9 +82,25 @@ def _field_env(name: str, field_path: str) -> k8s.core.v1.EnvVarArgs:
     )
 
 
-def _probe(period: int, failures: int) -> k8s.core.v1.ProbeArgs:
+def _resource_env(name: str, resource: str) -> k8s.core.v1.EnvVarArgs:
+    """The container's own `limits.<resource>` (whole CPUs rounded up, memory in bytes: the divisor's default 1)."""
+    return k8s.core.v1.EnvVarArgs(
+        name=name,
+        value_from=k8s.core.v1.EnvVarSourceArgs(
+            resource_field_ref=k8s.core.v1.ResourceFieldSelectorArgs(container_name=WORKSPACE, resource=resource)
+        ),
+    )
+
+
+def host_path_volume(path: str) -> str:
+    return "host" + path.replace("/", "-")
+
+
+def _probe(period: int, failures: int, spec: ContainerSpec) -> k8s.core.v1.ProbeArgs:
+    # A nested workspace (envbox) is ready once its inner container's own daemon answers.
+    command = list(spec.nested.ready_command) if spec.nested is not None else daemon_probe_command()
     return k8s.core.v1.ProbeArgs(
-        exec_=k8s.core.v1.ExecActionArgs(command=daemon_probe_command()),
+        exec_=k8s.core.v1.ExecActionArgs(command=command),
         period_seconds=period,
         failure_threshold=failures,
         timeout_seconds=PROBE_TIMEOUT_SECONDS,
@@ -114,15 +130,17 @@ def pod_spec(
     # The workspace first: `kubectl exec` and `kubectl logs` default to it.
     containers.sort(key=lambda c: c.name != WORKSPACE)
     groups = sorted({gid for spec in plan.containers for gid in spec.supplemental_groups})
+    # envbox chowns the home to its inner user's shifted ids itself; an fsGroup would chgrp it back on every start.
+    nested = any(spec.nested is not None for spec in plan.containers)
     return k8s.core.v1.PodSpecArgs(
         init_containers=init_containers or None,
         containers=containers,
         volumes=volumes,
         security_context=k8s.core.v1.PodSecurityContextArgs(
             supplemental_groups=groups or None,
-            fs_group=WORKSPACE_FS_GROUP,
+            fs_group=None if nested else WORKSPACE_FS_GROUP,
             # Only when the volume's root does not match yet: never a recursive chown of a data root.
-            fs_group_change_policy="OnRootMismatch",
+            fs_group_change_policy=None if nested else "OnRootMismatch",
         ),
         runtime_class_name=resolved.runtime_class,
         host_users=False if host_users_false(resolved) else None,
@@ -154,6 +172,10 @@ def pod_volumes(resolved: ResolvedKubernetesWorkspace, launches: dict[str, Launc
                 host_path=k8s.core.v1.HostPathVolumeSourceArgs(path=host_path, type="Socket"),
             )
         )
+    for host_path in sorted({h.host_path for spec in resolved.plan.containers for h in spec.host_paths}):
+        # No `type`: as in Coder's envbox template (a node without /usr/src still starts the pod).
+        directory = k8s.core.v1.HostPathVolumeSourceArgs(path=host_path)
+        volumes.append(k8s.core.v1.VolumeArgs(name=host_path_volume(host_path), host_path=directory))
     if any(launch.uses_start_script_file for launch in launches.values()):
         volumes.append(
             k8s.core.v1.VolumeArgs(
@@ -178,6 +200,10 @@ def container_args(
         k8s.core.v1.VolumeMountArgs(name=host_socket_volume(sockets.index(s.host_path)), mount_path=s.path)
         for s in spec.host_sockets
     ]
+    mounts += [
+        k8s.core.v1.VolumeMountArgs(name=host_path_volume(h.host_path), mount_path=h.path, read_only=True)
+        for h in spec.host_paths
+    ]
     if launch.uses_start_script_file:
         mounts.append(
             k8s.core.v1.VolumeMountArgs(name=START_SCRIPT_VOLUME, mount_path=START_SCRIPT_DIR, read_only=True)
@@ -199,11 +225,17 @@ def container_args(
             f"{KUBELET_ROOT_DIR}/pods/$(DIW_POD_UID)/volumes/kubernetes.io~empty-dir/{HOST_SHARED_VOLUME}"
         )
         mounts.append(k8s.core.v1.VolumeMountArgs(name=HOST_SHARED_VOLUME, mount_path=HOST_SHARED_DIR))
+    resource_fields: dict[str, str] = {}
+    if spec.nested is not None:
+        plain["CODER_INNER_HOSTNAME"] = resolved.workspace.name  # else envbox names it `workspace_cvm`
+        resource_fields = {key: f"limits.{resource}" for key, resource in spec.nested.limits_env}
     env = []
     # Sorted, and $(VAR) references only point backwards (DIW_NODE_IP < DIW_PUBLISHED_..., DIW_POD_UID <
     # DIW_SHARED_...), as Kubernetes expands them in order.
-    for key in sorted({*plain, *secrets, *fields}):
-        if key in fields:
+    for key in sorted({*plain, *secrets, *fields, *resource_fields}):
+        if key in resource_fields:
+            env.append(_resource_env(key, resource_fields[key]))
+        elif key in fields:
             env.append(_field_env(key, fields[key]))
         elif key in secrets:
             assert secret_name is not None
@@ -212,11 +244,11 @@ def container_args(
         else:
             env.append(k8s.core.v1.EnvVarArgs(name=key, value=plain[key]))
     startup = readiness = None
-    if spec.daemon is not None:
-        readiness = _probe(READINESS_PERIOD_SECONDS, 3)
+    if spec.daemon is not None or spec.nested is not None:
+        readiness = _probe(READINESS_PERIOD_SECONDS, 3, spec)
         # With Envbuilder the daemon starts only after the image build, which no fixed budget fits.
         if not (spec.role == WORKSPACE and resolved.workspace.workload.envbuilder is not None):
-            startup = _probe(PROBE_PERIOD_SECONDS, startup_failure_threshold(resolved.workspace.daemon))
+            startup = _probe(PROBE_PERIOD_SECONDS, startup_failure_threshold(resolved.workspace.daemon), spec)
     # The dind-sidecar daemon gets the same resources: nested containers run in its cgroup.
     limits = {**settings.limits, **device_resources(resolved, spec)}
     resources = (

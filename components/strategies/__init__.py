@@ -21,6 +21,7 @@ STRATEGY_MODULES = (
     "dind_sidecar",
     "dind_rootless",
     "sysbox",
+    "envbox",
     "podman",
     "dind_userns",
 )

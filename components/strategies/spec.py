@@ -26,6 +26,8 @@ DEFAULT_DIND_IMAGE = "docker:27.5.1-dind"
 DEFAULT_SYSBOX_RUNTIME = "sysbox-runc"
 DEFAULT_HOME_PATH = "/home/coder"
 """Coder images' user's home."""
+DEFAULT_ENVBOX_IMAGE = "ghcr.io/coder/envbox:0.6.7"
+"""Pinned envbox image: coder/envbox's release workflow pushes `ghcr.io/coder/envbox:<version>` for each git tag."""
 HOST_DOCKER_SOCKET = "/var/run/docker.sock"
 
 
@@ -105,6 +107,15 @@ class StrategyOptions:
     runtime: str = DEFAULT_SYSBOX_RUNTIME
     app_armor: AppArmor = AppArmor.RUNTIME_DEFAULT
     """podman, dind-userns: the workspace container's AppArmor profile (hosts with AppArmor)."""
+    # envbox (see the envbox block below)
+    envbox_image: str = DEFAULT_ENVBOX_IMAGE
+    """envbox: image of the outer container."""
+    inner_username: str = "coder"
+    """envbox: the inner image's user (CODER_INNER_USERNAME) that owns the home and runs the workload."""
+    add_fuse: bool = False
+    """envbox: give the inner container /dev/fuse (CODER_ADD_FUSE)."""
+    add_tun: bool = False
+    """envbox: give the inner container /dev/net/tun (CODER_ADD_TUN)."""
 
 
 @dataclass(frozen=True)
@@ -166,6 +177,59 @@ class DaemonSpec:
         return f"unix://{self.socket}"
 
 
+# --- envbox: a container that runs the workload in a nested container, and read-only host paths ----------
+# Kept in one block (with the envbox fields of StrategyOptions and ContainerSpec above) so that it merges
+# cleanly with other vocabulary additions.
+
+
+@dataclass(frozen=True)
+class HostPathMount:
+    """A host (node) directory mounted into the container, always read-only: this vocabulary cannot say
+    "writable host path", so no plan can ask for one."""
+
+    host_path: str
+    path: str
+
+
+@dataclass(frozen=True)
+class NestedContainer:
+    """The container the workload really runs in, created at start by the container that holds this
+    (envbox's outer container, with its own dockerd and Sysbox), not by an adapter. The levels count
+    both: the outer one as it is (e.g. privileged), this one by its own spec."""
+
+    spec: ContainerSpec
+    """How it runs (runtime, user namespace, its own daemon, its env); its mounts name the same volumes as
+    the outer container's, at the paths seen inside it."""
+    program: tuple[str, ...]
+    """The outer container's command: the program that starts the outer daemon and creates this container."""
+    ready_command: tuple[str, ...]
+    """Run in the outer container: succeeds once this container runs and its own daemon answers."""
+    outer_daemon: DaemonSpec
+    """The outer container's own dockerd, which runs this container (its data root on its own volume)."""
+    limits_env: tuple[tuple[str, Literal["cpu", "memory"]], ...] = ()
+    """Env of the outer container that the target fills from the outer container's own CPU / memory limits,
+    so the nested container gets the same (Kubernetes: the Downward API's resourceFieldRef)."""
+
+
+def workload_container(plan: WorkspacePlan) -> ContainerSpec:
+    """The container the workload and its Docker run in: the workspace's, or the one it nests."""
+    workspace = plan.workspace
+    return workspace.nested.spec if workspace.nested is not None else workspace
+
+
+def all_containers(plan: WorkspacePlan) -> tuple[ContainerSpec, ...]:
+    """Every container the plan makes run, the nested ones included (what the levels judge)."""
+    found: list[ContainerSpec] = []
+    for spec in plan.containers:
+        found.append(spec)
+        if spec.nested is not None:
+            found.append(spec.nested.spec)
+    return tuple(found)
+
+
+# --- end of the envbox block -------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class ContainerSpec:
     role: Role
@@ -201,6 +265,14 @@ class ContainerSpec:
     cap_drop: tuple[str, ...] = ()
     no_new_privileges: bool = False
     """Kubernetes' allowPrivilegeEscalation: false. Breaks newuidmap's file capabilities (rootless engines)."""
+    # envbox (see the envbox block below)
+    host_paths: tuple[HostPathMount, ...] = ()
+    """Host (node) directories mounted read-only."""
+    nested: NestedContainer | None = None
+    """The workload does not run in this container but in one this container creates at start (envbox)."""
+    host_cgroup_namespace: bool = False
+    """Run in the host's cgroup namespace where the target has a choice (Docker: `--cgroupns=host`; its default
+    on cgroup v2 is private, under which envbox cannot move the nested container's processes)."""
 
     @property
     def runs_as_root(self) -> bool:

@@ -2,7 +2,9 @@
 (Kubernetes: a PVC); without one the inner dockerd falls back to slow drivers (overlay-on-overlay fails).
 
 Which containers run a daemon: our start script's knobs (`DIW_DOCKERD_*`, in the container's env or, with
-Envbuilder, exported by its init script), a dockerd binary in the command line, or a daemon image.
+Envbuilder, exported by its init script), a dockerd binary in the command line, or a daemon image. Coder's
+envbox (`/envbox docker`) runs two: its own, and the nested workspace's (kept at a fixed path of the outer
+container).
 """
 
 from __future__ import annotations
@@ -51,6 +53,10 @@ DIND_ROOTLESS_DATA_ROOT = "/home/rootless/.local/share/docker"
 _DOCKERD_BINARIES = ("dockerd", "dockerd-rootless.sh", "dockerd-entrypoint.sh")
 
 DEFAULT_DAEMON_IMAGES = ["docker:*dind*", "*/docker:*dind*"]
+ENVBOX_PROGRAM = ("envbox", "docker")
+ENVBOX_DATA_ROOTS = ("/var/lib/docker", "/var/lib/coder/docker")
+"""envbox's own dockerd's data root, and where envbox keeps the nested container's /var/lib/docker (fixed in
+coder/envbox cli/docker.go)."""
 
 
 def with_init_script_knobs(env: dict[str, Any]) -> dict[str, Any]:
@@ -104,6 +110,20 @@ def daemon_data_root(env: dict[str, Any], image: Any, argv: list[Any], daemon_im
     return None
 
 
+def runs_envbox(argv: list[Any]) -> bool:
+    """`/envbox docker` anywhere in the container's entrypoint and command (after a wrapper's `exec "$@"`, too)."""
+    words = [posixpath.basename(a) if isinstance(a, str) else a for a in argv]
+    return any(tuple(words[i : i + 2]) == ENVBOX_PROGRAM for i in range(len(words) - 1))
+
+
+def data_roots(env: dict[str, Any], image: Any, argv: list[Any], daemon_images: list[str]) -> list[str]:
+    """Every data root the container's daemons use."""
+    if runs_envbox(argv):
+        return list(ENVBOX_DATA_ROOTS)
+    data_root = daemon_data_root(env, image, argv, daemon_images)
+    return [] if data_root is None else [data_root]
+
+
 def _at_data_root(mount_path: Any, data_root: str) -> bool:
     path = norm(mount_path)
     if path is None:
@@ -129,20 +149,19 @@ def daemon_data_root_on_volume(args: ResourceValidationArgs, report_violation: R
         props = plain(args.props)
         argv = [*as_list(props.get("entrypoints")), *as_list(props.get("command"))]
         env = with_init_script_knobs(docker_env(props))
-        data_root = daemon_data_root(env, props.get("image"), argv, daemon_images)
-        if data_root is None:
-            return
-        mounted = any(
-            as_dict(m).get("type") == "volume" and _at_data_root(as_dict(m).get("target"), data_root)
-            for m in as_list(props.get("mounts"))
-        ) or any(
-            isinstance(as_dict(v).get("volumeName"), str) and _at_data_root(as_dict(v).get("containerPath"), data_root)
-            for v in as_list(props.get("volumes"))
-        )
-        if not mounted:
-            report_violation(
-                f"container {args.name!r} runs dockerd but has no volume mount at {data_root}: {hint}", None
+        for data_root in data_roots(env, props.get("image"), argv, daemon_images):
+            mounted = any(
+                as_dict(m).get("type") == "volume" and _at_data_root(as_dict(m).get("target"), data_root)
+                for m in as_list(props.get("mounts"))
+            ) or any(
+                isinstance(as_dict(v).get("volumeName"), str)
+                and _at_data_root(as_dict(v).get("containerPath"), data_root)
+                for v in as_list(props.get("volumes"))
             )
+            if not mounted:
+                report_violation(
+                    f"container {args.name!r} runs dockerd but has no volume mount at {data_root}: {hint}", None
+                )
         return
     spec = pod_spec(args)
     if spec is None:
@@ -156,16 +175,15 @@ def daemon_data_root_on_volume(args: ResourceValidationArgs, report_violation: R
     for label, container in pod_containers(spec):
         argv = [*as_list(container.get("command")), *as_list(container.get("args"))]
         env = with_init_script_knobs(kubernetes_env(container))
-        data_root = daemon_data_root(env, container.get("image"), argv, daemon_images)
-        if data_root is None:
-            continue
-        if not any(
-            _at_data_root(as_dict(m).get("mountPath"), data_root) and as_dict(m).get("name") in claims
-            for m in as_list(container.get("volumeMounts"))
-        ):
-            report_violation(
-                f"{args.name!r} {label} runs dockerd but mounts no persistentVolumeClaim at {data_root}: {hint}", None
-            )
+        for data_root in data_roots(env, container.get("image"), argv, daemon_images):
+            if not any(
+                _at_data_root(as_dict(m).get("mountPath"), data_root) and as_dict(m).get("name") in claims
+                for m in as_list(container.get("volumeMounts"))
+            ):
+                report_violation(
+                    f"{args.name!r} {label} runs dockerd but mounts no persistentVolumeClaim at {data_root}: {hint}",
+                    None,
+                )
 
 
 POLICY = declare(

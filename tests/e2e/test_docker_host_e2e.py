@@ -15,6 +15,27 @@ NESTED_IMAGE = engine.BUSYBOX_IMAGE
 NO_SYSBOX = "sysbox-runc is not installed on this engine (it needs a host kernel module setup we cannot do here)"
 
 
+def envbox_missing(client) -> list[str]:
+    """What this engine lacks to run envbox: a `--privileged` container, and the envbox image (it bundles
+    sysbox-ce and docker-ce: not buildable from Debian packages, and no registry answers here). Its inner
+    daemon also pulls the workspace image from a registry itself."""
+    from components.strategies.spec import DEFAULT_ENVBOX_IMAGE
+
+    missing = []
+    error = engine.privileged_error(client)
+    if error is not None:
+        why = "unable to apply caps" if engine._CAPS_ERROR.search(error) else error.strip()[-160:]
+        missing.append(f"envbox needs a --privileged container, which this engine refuses ({why})")
+    try:
+        client.images.get(DEFAULT_ENVBOX_IMAGE)
+    except docker.errors.ImageNotFound:
+        missing.append(
+            f"{DEFAULT_ENVBOX_IMAGE} is not in the engine (no registry is reachable here, and it bundles sysbox-ce "
+            "and docker-ce, which Debian does not package)"
+        )
+    return missing
+
+
 def workspace_program(name, **args):
     # codercom/enterprise-base:ubuntu, or for dind-rootless the rootless image (and its user's home); deploy.IMAGE_MAP
     # gives the engine the prepared stand-in (images.py).
@@ -120,6 +141,21 @@ def test_sysbox_needs_its_runtime(client, cleanup):
     workspace = client.containers.get(name)
     load_nested_image(workspace)
     assert in_workspace(workspace, f"docker run --rm {NESTED_IMAGE} echo ok").strip() == "ok"
+
+
+def test_envbox_runs_the_workspace_as_a_sysbox_container_inside(client, cleanup):
+    missing = envbox_missing(client)
+    if missing:
+        pytest.skip(reason="; ".join(missing))
+    name = "e2e-envbox"
+    cleanup.append(name)
+    # The inner daemon pulls the workspace image from its registry: the public image, not a local stand-in.
+    deploy(client, workspace_program(name, strategy=Strategy.ENVBOX, image=IMAGE, daemon_ready_timeout=600), [name])
+    outer = client.containers.get(name)
+    # `pulumi up` waited for the healthcheck: the inner container's own daemon answers.
+    inner = "docker exec workspace_cvm"
+    assert in_workspace(outer, f"{inner} docker info --format '{{{{.Driver}}}}'", user="root").strip() == "overlay2"
+    assert in_workspace(outer, f"{inner} cat /proc/self/uid_map", user="root").split()[:2] == ["0", "100000"]
 
 
 def test_unknown_fields_fail_loudly(client):

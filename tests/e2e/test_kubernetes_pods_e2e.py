@@ -16,7 +16,7 @@ import engine
 import pytest
 from deploy import V2_IMAGE
 from pod_runner import IMAGE_MAP, PVC_LABEL, Kube, Pod, PodFailed, UnsupportedField
-from test_docker_host_e2e import NO_SYSBOX, in_workspace, put_file
+from test_docker_host_e2e import NO_SYSBOX, envbox_missing, in_workspace, put_file
 
 from components import KubernetesWorkspace, Strategy
 
@@ -183,6 +183,13 @@ def test_sysbox_needs_its_runtime(client, kube):
     kube.apply(k8s_program(name, strategy=Strategy.SYSBOX), timeout=180)
     load_nested_image(kube.pod(name))
     assert last_line(sh(kube.pod(name), f"docker run --rm {NESTED} echo ok")) == "ok"
+
+
+def test_envbox_pod_runs_the_workspace_as_a_sysbox_container_inside(client, kube):
+    missing = envbox_missing(client)
+    # The pod runner mounts no hostPath but the node's Docker socket, and has no resourceFieldRef (FINDINGS.md).
+    missing.append("the pod runner does not reproduce envbox's hostPath /usr/src, /lib/modules and resourceFieldRef")
+    pytest.skip(reason="; ".join(missing))
 
 
 def test_the_coder_agent_token_reaches_the_workspace_from_the_secret_only(client, kube):
