@@ -105,13 +105,23 @@ apt_mirror() {
 }
 
 MIRROR="${DIW_E2E_MIRROR:-$(apt_mirror || true)}"
+if [ -z "$MIRROR" ] && [ "$SOURCE" = registry ]; then
+  # A registry answers, so the network does: an Ubuntu runner has no Debian source of its own.
+  MIRROR=http://deb.debian.org/debian
+  log "no 'deb' source for $SUITE in /etc/apt; using $MIRROR for diw-test/unprivileged"
+fi
 [ -n "$MIRROR" ] || { log "no 'deb' source for $SUITE found in /etc/apt; set DIW_E2E_MIRROR"; exit 1; }
 
-if ! command -v debootstrap >/dev/null 2>&1; then
+# debootstrap checks Debian's Release signatures with debian-archive-keyring (not on an Ubuntu host by default).
+need_packages=()
+command -v debootstrap >/dev/null 2>&1 || need_packages+=(debootstrap)
+[ -e /usr/share/keyrings/debian-archive-keyring.gpg ] || need_packages+=(debian-archive-keyring)
+command -v setcap >/dev/null 2>&1 || need_packages+=(libcap2-bin)  # build-unprivileged.sh: file capabilities
+if [ ${#need_packages[@]} -gt 0 ]; then
   t=$SECONDS
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >&2
-  timing "apt-get install debootstrap" $t
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_packages[@]}" >&2
+  timing "apt-get install ${need_packages[*]}" $t
 fi
 docker version >/dev/null || { log "no Docker engine answers at $DOCKER_HOST (run .ci/dockerd.sh start)"; exit 1; }
 if [ "$SOURCE" = registry ]; then
