@@ -119,7 +119,13 @@ def engine_benchmarks(repeat: int, write_mb: int) -> list[Row]:
             f"FROM busybox, COPY {BUILD_FILES} × 1 MiB; legacy builder",
         )
     )
-    for strategy in (Strategy.DIND, Strategy.DIND_ROOTLESS, Strategy.DIND_SIDECAR, Strategy.PODMAN):
+    strategies = [Strategy.DIND, Strategy.DIND_ROOTLESS, Strategy.DIND_SIDECAR, Strategy.PODMAN]
+    if not engine.role_present(client, "unprivileged"):
+        print(
+            "note: podman and dind-userns not measured: diw-test/unprivileged missing (run tests/e2e/images/build.sh)"
+        )
+        strategies.remove(Strategy.PODMAN)
+    for strategy in strategies:
         name = f"bench-{strategy.value}"
         run = nested_run_command(strategy)
         ready = []
@@ -183,8 +189,8 @@ def dind_userns_rows(client, repeat: int, write_mb: int, build_setup: str) -> li
     from pod_runner import Kube
 
     userns, reason = engine.userns_client(timeout=600)
-    if userns is None:
-        print(f"note: dind-userns nested benchmarks not measured: {reason}")
+    if userns is None or not engine.role_present(client, "unprivileged"):
+        print(f"note: dind-userns nested benchmarks not measured: {reason or 'diw-test/unprivileged missing'}")
         return []
     busybox = engine.BUSYBOX_IMAGE
     engine.copy_images(client, userns, [engine.SELECTION.name("unprivileged"), busybox])

@@ -42,7 +42,7 @@ def test_every_role_has_a_local_stand_in_and_docker_only_is_the_public_workspace
     assert (
         images.ROLES["docker-only"].registry == images.ROLES["workspace"].registry == "codercom/enterprise-base:ubuntu"
     )
-    assert set(images.REQUIRED) == set(local)
+    assert set(images.REQUIRED) == set(local) - {"unprivileged"}  # optional: its tests skip without it
     # podman/dind-userns: no public image fits, so both sources use the local build
     assert images.names(images.REGISTRY, env={})["unprivileged"] == local["unprivileged"]
 

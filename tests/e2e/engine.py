@@ -94,6 +94,29 @@ def base_url_of(c: docker.DockerClient) -> str:
     return getattr(c, "diw_base_url", None) or docker_host()
 
 
+def role_present(c: docker.DockerClient, role: str) -> bool:
+    try:
+        c.images.get(SELECTION.name(role))
+    except docker.errors.ImageNotFound:
+        return False
+    return True
+
+
+def require_role(c: docker.DockerClient, role: str) -> str:
+    """The image of `role`, or skip the test saying why (a failure under DIW_E2E_REQUIRED=1)."""
+    import pytest
+
+    name = SELECTION.name(role)
+    try:
+        c.images.get(name)
+    except docker.errors.ImageNotFound:
+        reason = f"image {name} ({role}) is not on the engine: run `bash tests/e2e/images/build.sh`"
+        if os.environ.get("DIW_E2E_REQUIRED") == "1":
+            pytest.fail(f"e2e required but {reason}")
+        pytest.skip(reason)
+    return name
+
+
 def apparmor_enabled() -> bool:
     """Whether this host (node) enforces AppArmor: then Docker gives containers its `docker-default` profile."""
     try:

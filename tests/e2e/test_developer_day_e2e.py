@@ -58,6 +58,7 @@ def workspace(request, client):
     if strategy == Strategy.DOOD:
         args["docker_socket_gid"] = engine.socket_path().stat().st_gid
     if strategy == Strategy.PODMAN:
+        engine.require_role(client, "unprivileged")
         args.update(engine.unprivileged_engine_args())
     destroy(client, [name])
     deploy(client, workspace_program(name, **args), [name])

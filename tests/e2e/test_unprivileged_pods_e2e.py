@@ -59,6 +59,7 @@ def _engine(strategy: Strategy, request) -> object:
 @pytest.fixture(scope="module", params=[Strategy.PODMAN, Strategy.DIND_USERNS], ids=lambda s: s.value)
 def pod(request):
     strategy = request.param
+    engine.require_role(request.getfixturevalue("client"), "unprivileged")
     kube = Kube(_engine(strategy, request), grace_seconds=GRACE_SECONDS)
     name = unique(f"pod-{strategy.value}")
     try:
