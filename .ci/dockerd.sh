@@ -27,6 +27,12 @@
 #   DIW_DOCKERD_POOL         pool for `docker network create`  (10.214.0.0/16)
 #   DIW_DOCKERD_TIMEOUT      seconds to wait for `docker info` (60)
 #   DIW_DOCKERD_GROUP        group owning the socket    (docker, made by docker.io)
+#   DIW_DOCKERD_USERNS_REMAP user whose subordinate ids the daemon maps every container's
+#                            root to (dockerd --userns-remap; unset: no remapping). `start`
+#                            creates that system user and a 65536-id range from
+#                            DIW_DOCKERD_USERNS_BASE (default 300000) in /etc/subuid and
+#                            /etc/subgid when missing. The e2e suite uses such a daemon as the
+#                            stand-in for a Kubernetes pod with `hostUsers: false`.
 set -euo pipefail
 
 STATE_DIR="${DIW_DOCKERD_DIR:-/tmp/diw-dockerd}"
@@ -130,6 +136,21 @@ warn_userns_restriction() {
   fi
 }
 
+# dockerd --userns-remap=<user> reads the user's first /etc/subuid and /etc/subgid range.
+ensure_remap_user() {
+  local user="$1" base="${DIW_DOCKERD_USERNS_BASE:-300000}" f
+  if ! getent passwd "$user" >/dev/null; then
+    as_root useradd --system --no-create-home --shell /usr/sbin/nologin "$user"
+    log "created system user $user for --userns-remap"
+  fi
+  for f in /etc/subuid /etc/subgid; do
+    if ! grep -q "^$user:" "$f" 2>/dev/null; then
+      echo "$user:$base:65536" | as_root tee -a "$f" >/dev/null
+      log "added $user:$base:65536 to $f"
+    fi
+  done
+}
+
 cmd_start() {
   ensure_devices
   warn_userns_restriction
@@ -148,6 +169,11 @@ cmd_start() {
   rm -f "$SOCK" "$PIDFILE"
   stop_stale_containerd
   ensure_bridge
+  local remap=()
+  if [ -n "${DIW_DOCKERD_USERNS_REMAP:-}" ]; then
+    ensure_remap_user "$DIW_DOCKERD_USERNS_REMAP"
+    remap=(--userns-remap "$DIW_DOCKERD_USERNS_REMAP")
+  fi
 
   log "starting private dockerd (state $STATE_DIR, bridge $BRIDGE $BRIDGE_CIDR)"
   local start=$SECONDS
@@ -169,6 +195,7 @@ cmd_start() {
     --containerd-plugins-namespace "diw-$BRIDGE-plugins" \
     --storage-driver overlay2 \
     --group "${DIW_DOCKERD_GROUP:-docker}" \
+    "${remap[@]}" \
     >"$LOG" 2>&1 </dev/null &
 
   until answers; do

@@ -61,11 +61,11 @@ def timed_loop(command: str, repeat: int) -> str:
     )
 
 
-def host_ms(command: str, repeat: int, setup: str = "true") -> float:
+def host_ms(command: str, repeat: int, setup: str = "true", docker_host: str | None = None) -> float:
     env = dict(os.environ)
     import engine
 
-    env["DOCKER_HOST"] = engine.docker_host()
+    env["DOCKER_HOST"] = docker_host or engine.docker_host()
     script = f"{setup} || exit 1; {timed_loop(command, repeat)}"
     out = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True)
     if out.returncode != 0:
@@ -119,18 +119,27 @@ def engine_benchmarks(repeat: int, write_mb: int) -> list[Row]:
             f"FROM busybox, COPY {BUILD_FILES} × 1 MiB; legacy builder",
         )
     )
-    for strategy in (Strategy.DIND, Strategy.DIND_ROOTLESS, Strategy.DIND_SIDECAR):
+    strategies = [Strategy.DIND, Strategy.DIND_ROOTLESS, Strategy.DIND_SIDECAR, Strategy.PODMAN]
+    if not engine.role_present(client, "unprivileged"):
+        print(
+            "note: podman and dind-userns not measured: diw-test/unprivileged missing (run tests/e2e/images/build.sh)"
+        )
+        strategies.remove(Strategy.PODMAN)
+    for strategy in strategies:
         name = f"bench-{strategy.value}"
+        run = nested_run_command(strategy)
         ready = []
         try:
             for _ in range(repeat):
                 destroy(client, [name])  # a cold start each time: fresh data root
-                result = deploy(client, workspace_program(name, strategy=strategy), [name])
+                extra = engine.unprivileged_engine_args() if strategy == Strategy.PODMAN else {}
+                result = deploy(client, workspace_program(name, strategy=strategy, **extra), [name])
                 ready.append(max(result.mocks.timings.values()))
             workspace = client.containers.get(name)
             load_nested_image(workspace)
-            run_ms = nested_ms(workspace, NESTED_RUN.format(image=busybox), repeat * 3)
-            write_ms = nested_ms(workspace, NESTED_WRITE.format(image=busybox, mb=write_mb), repeat)
+            run_ms = nested_ms(workspace, NESTED_RUN.format(image=busybox).replace("docker run", run), repeat * 3)
+            write = NESTED_WRITE.format(image=busybox, mb=write_mb).replace("docker run", run)
+            write_ms = nested_ms(workspace, write, repeat)
             build_ms = nested_ms(workspace, NESTED_BUILD, repeat * 2, setup=build_setup)
             driver = (
                 engine.exec_run(
@@ -147,10 +156,11 @@ def engine_benchmarks(repeat: int, write_mb: int) -> list[Row]:
                 f"{strategy}: container start → `docker info` ready",
                 f"{start:.2f} s",
                 f"{start / base_start:.2f}",
-                f"driver {driver}",
+                f"driver {driver}" + ("; Podman's Docker API" if strategy == Strategy.PODMAN else ""),
             )
         )
-        rows.append((f"{strategy}: nested `docker run --rm`", f"{run_ms:.0f} ms", f"{run_ms / base_run:.2f}", ""))
+        network = "" if run == "docker run" else f"`{run}`: this host does not forward IPv4 (FINDINGS.md)"
+        rows.append((f"{strategy}: nested `docker run --rm`", f"{run_ms:.0f} ms", f"{run_ms / base_run:.2f}", network))
         rows.append(
             (
                 f"{strategy}: nested write {write_mb} MiB + fsync",
@@ -161,7 +171,60 @@ def engine_benchmarks(repeat: int, write_mb: int) -> list[Row]:
         )
         rows.append((f"{strategy}: nested `docker build`", f"{build_ms:.0f} ms", f"{build_ms / base_build:.2f}", ""))
     rows.append(dood_build_row(client, repeat, base_build, build_setup))
+    rows += dind_userns_rows(client, repeat, write_mb, build_setup)
     return rows
+
+
+def nested_run_command(strategy: Strategy) -> str:
+    """`docker run`, or for podman on a host that does not forward IPv4 `docker run --network slirp4netns`."""
+    from test_developer_day_e2e import docker_run
+
+    return docker_run(strategy)
+
+
+def dind_userns_rows(client, repeat: int, write_mb: int, build_setup: str) -> list[Row]:
+    """dind-userns runs only as a pod with `hostUsers: false`: on the --userns-remap engine, through the pod
+    runner; its nested figures against the same commands on that engine itself, measured now."""
+    import engine
+    from pod_runner import Kube
+
+    userns, reason = engine.userns_client(timeout=600)
+    if userns is None or not engine.role_present(client, "unprivileged"):
+        print(f"note: dind-userns nested benchmarks not measured: {reason or 'diw-test/unprivileged missing'}")
+        return []
+    busybox = engine.BUSYBOX_IMAGE
+    engine.copy_images(client, userns, [engine.SELECTION.name("unprivileged"), busybox])
+    host = engine.base_url_of(userns)
+    base_run = host_ms(NESTED_RUN.format(image=busybox), repeat * 3, docker_host=host)
+    base_write = host_ms(NESTED_WRITE.format(image=busybox, mb=write_mb), repeat, docker_host=host)
+    base_build = host_ms(NESTED_BUILD, repeat * 2, setup=build_setup, docker_host=host)
+    kube = Kube(userns, grace_seconds=5)
+    name = f"bench-dind-userns-{os.getpid()}"
+    try:
+        kube.apply(pod_start._program(name, Strategy.DIND_USERNS), timeout=300)
+        workspace = kube.pod(name).container("workspace")
+        from test_docker_host_e2e import load_nested_image
+
+        load_nested_image(workspace)
+        run_ms = nested_ms(workspace, NESTED_RUN.format(image=busybox), repeat * 3)
+        write_ms = nested_ms(workspace, NESTED_WRITE.format(image=busybox, mb=write_mb), repeat)
+        build_ms = nested_ms(workspace, NESTED_BUILD, repeat * 2, setup=build_setup)
+    finally:
+        kube.destroy()
+    where = "--userns-remap engine (baseline: the same command on it)"
+    return [
+        ("userns engine: `docker run --rm` (baseline)", f"{base_run:.0f} ms", "1.00", "-"),
+        (f"userns engine: write {write_mb} MiB + fsync (baseline)", f"{base_write:.0f} ms", "1.00", "-"),
+        ("userns engine: `docker build --no-cache` (baseline)", f"{base_build:.0f} ms", "1.00", "-"),
+        ("k8s pod dind-userns: nested `docker run --rm`", f"{run_ms:.0f} ms", f"{run_ms / base_run:.2f}", where),
+        (
+            f"k8s pod dind-userns: nested write {write_mb} MiB + fsync",
+            f"{write_ms:.0f} ms",
+            f"{write_ms / base_write:.2f}",
+            where,
+        ),
+        ("k8s pod dind-userns: nested `docker build`", f"{build_ms:.0f} ms", f"{build_ms / base_build:.2f}", where),
+    ]
 
 
 def dood_build_row(client, repeat: int, base_build: float, build_setup: str) -> Row:

@@ -36,7 +36,10 @@ from pod_runner import Kube  # noqa: E402
 
 from components import KubernetesWorkspace, Strategy  # noqa: E402
 
-STRATEGIES = (Strategy.DIND, Strategy.DIND_ROOTLESS, Strategy.DIND_SIDECAR, Strategy.DOOD)
+STRATEGIES = (Strategy.DIND, Strategy.DIND_ROOTLESS, Strategy.DIND_SIDECAR, Strategy.DOOD, Strategy.PODMAN)
+USERNS_STRATEGIES = (Strategy.DIND_USERNS,)
+"""Run on the --userns-remap engine (the stand-in for a node with user namespaces), against its own baseline."""
+UNPRIVILEGED = (Strategy.PODMAN, Strategy.DIND_USERNS)
 Row = tuple[str, str, str, str]
 
 
@@ -48,7 +51,12 @@ def plain_start_s(client, repeat: int) -> float:
 def _program(name: str, strategy: Strategy):
     # As the pod e2e tests: the public image lacks the rootless extras, rootless gets the full test image.
     image = engine.WORKSPACE_IMAGE if strategy == Strategy.DIND_ROOTLESS else "codercom/enterprise-base:ubuntu"
-    args = {"strategy": strategy, "image": image, "allow_insecure": True}
+    if strategy in UNPRIVILEGED:
+        image = engine.SELECTION.name("unprivileged")
+        args_extra = engine.unprivileged_engine_args()
+    else:
+        args_extra = {}
+    args = {"strategy": strategy, "image": image, "allow_insecure": True, **args_extra}
     if strategy == Strategy.DOOD:
         args["docker_socket_gid"] = engine.socket_path().stat().st_gid
 
@@ -91,7 +99,33 @@ def rows(repeat: int = 1) -> list[Row]:
     pulumi.log.info = lambda *a, **k: None  # keep the table readable
     base = plain_start_s(client, max(repeat, 3))
     table: list[Row] = [("plain container start → exec works (pod baseline)", f"{base:.2f} s", "1.00", "-")]
-    for strategy in STRATEGIES:
+    unprivileged_present = engine.role_present(client, "unprivileged")
+    if not unprivileged_present:
+        print("note: k8s pod podman and dind-userns not measured: diw-test/unprivileged missing")
+    measured = [s for s in STRATEGIES if unprivileged_present or s not in UNPRIVILEGED]
+    table += _strategy_rows(client, measured, base, repeat)
+    userns, reason = engine.userns_client(timeout=600)
+    if userns is None or not unprivileged_present:
+        reason = reason or "diw-test/unprivileged missing"
+        print(f"note: k8s pod {', '.join(s.value for s in USERNS_STRATEGIES)} not measured: {reason}")
+        return table
+    unprivileged = engine.SELECTION.name("unprivileged")
+    engine.copy_images(client, userns, [unprivileged, engine.BUSYBOX_IMAGE])
+    userns_base = engine.plain_start_seconds(userns, max(repeat, 3), image=unprivileged)
+    table.append(
+        (
+            "plain container start → exec works (baseline on the --userns-remap engine)",
+            f"{userns_base:.2f} s",
+            "1.00",
+            f"{unprivileged}",
+        )
+    )
+    return table + _strategy_rows(userns, USERNS_STRATEGIES, userns_base, repeat)
+
+
+def _strategy_rows(client, strategies, base: float, repeat: int) -> list[Row]:
+    table: list[Row] = []
+    for strategy in strategies:
         samples = [pod_start_s(client, strategy) for _ in range(repeat)]
         docker = statistics.median(s[0] for s in samples)
         ready = statistics.median(s[1] for s in samples)

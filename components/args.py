@@ -21,6 +21,7 @@ from .strategies.spec import (
     DEFAULT_HOME_PATH,
     DEFAULT_SYSBOX_RUNTIME,
     ROOTLESS_UID,
+    AppArmor,
 )
 from .strategy import Strategy
 from .workload import DEFAULT_ENVBUILDER_IMAGE, DEFAULT_READY_TIMEOUT
@@ -83,7 +84,7 @@ class WorkspaceArgs(TypedDict):
     """Arguments every workspace target takes."""
 
     strategy: NotRequired[Annotated[Strategy, Default(DEFAULT_STRATEGY)]]
-    """How the workspace gets its Docker daemon (the default, `sysbox`, is the only one rated high)."""
+    """How the workspace gets its Docker daemon (the default, `sysbox`, is rated high, as is `podman`)."""
     image: NotRequired[Annotated[pulumi.Input[str], NON_EMPTY]]
     """Workspace image; required unless `envbuilder` is given."""
     running: NotRequired[Annotated[bool, Default(True)]]
@@ -111,6 +112,10 @@ class WorkspaceArgs(TypedDict):
     """Seconds to wait for `docker info` before the workspace fails."""
     runtime: NotRequired[Annotated[str, NON_EMPTY, Default(DEFAULT_SYSBOX_RUNTIME)]]
     """`sysbox` only: the runtime (RuntimeClass on Kubernetes) name."""
+    app_armor_profile: NotRequired[Annotated[AppArmor, Default(AppArmor.RUNTIME_DEFAULT)]]
+    """`podman` and `dind-userns` only: the workspace container's AppArmor profile on hosts (nodes) that have
+    AppArmor: `RuntimeDefault`, whose rules deny the mounts rootless engines make, or `Unconfined` (security level
+    medium; Pod Security privileged; Kubernetes >= 1.30). Hosts without AppArmor ignore it."""
     envbox_image: NotRequired[Annotated[str, NON_EMPTY, Default(DEFAULT_ENVBOX_IMAGE)]]
     """`envbox` only: image of the privileged outer container that runs Sysbox, its own dockerd and the workspace
     (pinned)."""

@@ -8,12 +8,15 @@ from typing import Optional
 import pulumi
 import pulumi_docker as docker
 
+from . import strategies
 from .args import DockerHostWorkspaceArgs
 from .fields import PYTHON, FieldError, Spelling
 from .outputs import Opts, WorkspaceComponent
+from .profiles import seccomp_profile
 from .resolve import ResolvedWorkspace, resolve_workspace
 from .security import security_level
-from .strategies.spec import WORKSPACE, ContainerSpec, WorkspacePlan
+from .strategies.spec import WORKSPACE, AppArmor, ContainerSpec, Seccomp, WorkspacePlan
+from .strategy import Strategy
 from .workload import (
     START_SCRIPT_NAME,
     DaemonSettings,
@@ -48,6 +51,49 @@ def _secret_file(content: pulumi.Input[str], base64_decoded: bool) -> pulumi.Out
     return value.apply(_base64_decoded) if base64_decoded else value
 
 
+DOCKER_HOST_STRATEGIES_WITHOUT_PRIVILEGED = (Strategy.PODMAN, Strategy.SYSBOX)
+"""What to use on a Docker host instead of a strategy it cannot express (no privileged container)."""
+
+
+def refuse_inexpressible(plan: WorkspacePlan) -> None:
+    """A plan pulumi-docker cannot build on a Docker host fails with the reason and what works there."""
+    if not plan.kubernetes_only:
+        return
+    alternatives = ", ".join(
+        f"{s.value} ({security_level(strategies.plan(s)).value})"
+        for s in (*DOCKER_HOST_STRATEGIES_WITHOUT_PRIVILEGED, Strategy.DIND_ROOTLESS)
+    )
+    raise FieldError(
+        ("strategy",),
+        f"{plan.strategy.value} is for Kubernetes (hostUsers: false with procMount: Unmasked); a Docker host cannot "
+        "give one container a user namespace of its own (Docker's is daemon-wide, dockerd --userns-remap) and "
+        "pulumi-docker cannot unmask /proc (it has no MaskedPaths/ReadonlyPaths field, and the Docker API refuses "
+        f"systempaths=unconfined, which only the CLI translates); on a Docker host use {alternatives}",
+    )
+
+
+def security_opts(spec: ContainerSpec) -> Optional[list[str]]:
+    """Docker's --security-opt for the container's seccomp and AppArmor profiles (None: the engine's defaults)."""
+    opts = []
+    if spec.seccomp == Seccomp.UNCONFINED:
+        opts.append("seccomp=unconfined")
+    elif spec.seccomp == Seccomp.LOCALHOST:
+        assert spec.seccomp_profile is not None
+        # The API takes the profile itself (the CLI reads a file into this same string).
+        opts.append(f"seccomp={seccomp_profile(spec.seccomp_profile)}")
+    if spec.apparmor == AppArmor.UNCONFINED:
+        opts.append("apparmor=unconfined")
+    if spec.no_new_privileges:
+        opts.append("no-new-privileges")
+    return opts or None
+
+
+def _capabilities(spec: ContainerSpec) -> Optional[docker.ContainerCapabilitiesArgs]:
+    if not (spec.cap_add or spec.cap_drop):
+        return None
+    return docker.ContainerCapabilitiesArgs(adds=list(spec.cap_add) or None, drops=list(spec.cap_drop) or None)
+
+
 class PreflightError(RuntimeError):
     """A container's image (or its volumes) cannot run the strategy: found before anything was replaced."""
 
@@ -68,6 +114,7 @@ def _healthcheck(daemon: DaemonSettings, spec: ContainerSpec) -> docker.Containe
 def resolve_docker_host(name: str, args: DockerHostWorkspaceArgs, spelling: Spelling = PYTHON) -> ResolvedWorkspace:
     """Check a DockerHostWorkspace's args and build its plan; FieldError names the field to fix."""
     resolved = resolve_workspace(name, args, spelling, DockerHostWorkspaceArgs)
+    refuse_inexpressible(resolved.plan)
     home_path = args.get(spelling.key("home_path"))
     if home_path is not None and any(m.host_visible for m in resolved.plan.workspace.mounts):
         raise FieldError(
@@ -301,6 +348,17 @@ class DockerHostWorkspace(WorkspaceComponent):
             privileged=spec.privileged or None,
             cgroupns_mode="host" if spec.host_cgroup_namespace else None,
             runtime=spec.runtime,
+            security_opts=security_opts(spec),
+            capabilities=docker.ContainerCapabilitiesArgs(
+                adds=list(spec.cap_add) or None, drops=list(spec.cap_drop) or None
+            )
+            if spec.cap_add or spec.cap_drop
+            else None,
+            devices=[
+                docker.ContainerDeviceArgs(host_path=d.value, container_path=d.value, permissions="rwm")
+                for d in spec.devices
+            ]
+            or None,
             user=None if spec.run_as_user is None else str(spec.run_as_user),
             group_adds=[str(g) for g in spec.supplemental_groups] or None,
             mounts=self._mounts(spec, volumes),

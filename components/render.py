@@ -242,9 +242,7 @@ def run_stack(stack: str, project_dir: Path) -> Rendered:
             if "invalid stack config" not in str(exc):
                 raise
             raise RenderError(f"error: {exc}") from None
-    return Rendered(
-        stack=stack, records=recording.records, security=security_of(recording.records, recording.outputs)
-    )
+    return Rendered(stack=stack, records=recording.records, security=security_of(recording.records, recording.outputs))
 
 
 # --- Kubernetes ---------------------------------------------------------------------------------------------------
@@ -296,8 +294,9 @@ def security_report(stack: str, security: list[WorkspaceSecurity]) -> str:
         "",
         "Computed from each workspace's plan (the containers the components build), not from strategy names.",
         "Security level: `none` (host socket: root on the host) < `low` (privileged, root) < `medium` (privileged,",
-        "unprivileged user) < `high` (no privileged container, no host socket). Pod Security level: the least Pod",
-        "Security Standard that admits the workspace's pod.",
+        "unprivileged user; or unprivileged with a confinement turned off: seccomp or AppArmor unconfined, /proc",
+        "unmasked, capabilities added) < `high` (no privileged container, no host socket, every confinement on).",
+        "Pod Security level: the least Pod Security Standard that admits the workspace's pod.",
         "",
         "| workspace | target | strategy | security level | Pod Security level | privileged | host socket | running |",
         "|---|---|---|---|---|---|---|---|",

@@ -39,13 +39,17 @@ class ResolvedWorkspace:
 
 
 def safer_strategies(options: StrategyOptions) -> list[tuple[Strategy, SecurityLevel]]:
-    """Strategies whose plans (with the same options) need no acknowledgement, safest first."""
+    """Strategies whose plans (with the same options) need no acknowledgement, safest first: those both targets
+    can build, so that a mistake gets the same message from either component (dind-userns is Kubernetes-only)."""
     found = []
     for candidate in Strategy:
         try:
-            candidate_level = security_level(plan(candidate, options))
+            candidate_plan = plan(candidate, options)
         except ValueError:
             continue  # e.g. dood without a socket GID: never safer anyway
+        if candidate_plan.kubernetes_only:
+            continue
+        candidate_level = security_level(candidate_plan)
         if candidate_level not in INSECURE_LEVELS:
             found.append((candidate, candidate_level))
     return sorted(found, key=lambda pair: -LEVEL_ORDER.index(pair[1]))
@@ -77,11 +81,12 @@ def _as_envbuilder_workspace(workspace_plan: WorkspacePlan) -> WorkspacePlan:
             "with Envbuilder first (e.g. into its cache_repo) and give it as image, or use envbuilder with sysbox "
             "or dind",
         )
-    if workspace.daemon is not None and workspace.daemon.kind == DaemonKind.ROOTLESS:
+    if workspace.daemon is not None and workspace.daemon.kind in (DaemonKind.ROOTLESS, DaemonKind.PODMAN):
+        engine = "rootless Podman" if workspace.daemon.kind == DaemonKind.PODMAN else "rootless dockerd"
         raise FieldError(
             ("envbuilder",),
-            "Envbuilder runs as root to build the image, and rootless dockerd must not run as root; use strategy "
-            "sysbox or dind with envbuilder, or dind-rootless without it",
+            f"Envbuilder runs as root to build the image, and {engine} must not run as root; use strategy "
+            f"sysbox or dind with envbuilder, or {workspace_plan.strategy.value} without it",
         )
     if workspace.runs_as_root:
         return workspace_plan
@@ -137,6 +142,7 @@ def _resolve(name: str, args: dict[str, Any]) -> ResolvedWorkspace:
         docker_socket_gid=args.get("docker_socket_gid"),
         daemon_socket_gid=args["daemon_socket_gid"],
         runtime=args["runtime"],
+        app_armor=args["app_armor_profile"],
         envbox_image=args["envbox_image"],
         inner_username=args["envbox_inner_username"],
         add_fuse=args["envbox_add_fuse"],

@@ -19,6 +19,10 @@ class Strategy(str, Enum):
     ENVBOX = "envbox"
     """A privileged outer container (Coder's envbox) runs its own Sysbox and dockerd, and the workspace
     as an unprivileged Sysbox container inside it: Sysbox isolation where the host has no Sysbox."""
+    PODMAN = "podman"
+    """Rootless Podman as uid 1000 in an unprivileged workspace, serving its Docker-compatible API."""
+    DIND_USERNS = "dind-userns"
+    """Rootless dockerd in an unprivileged workspace with a user namespace of its own (Kubernetes only)."""
 
     def __str__(self) -> str:  # so f-strings and error messages print "dind", not "Strategy.DIND"
         return self.value

@@ -8,6 +8,8 @@ from harness import RecordingMocks, is_secret, plaintext_strings, record, run, u
 
 from components import DockerHostWorkspace, Strategy
 from components.docker_host import PreflightError
+from components.profiles import seccomp_profile
+from components.strategies import StrategyOptions, plan
 from components.workload import CODER_AGENT_TOKEN_FILE, start_script
 
 CONTAINER = "docker:index/container:Container"
@@ -15,6 +17,8 @@ VOLUME = "docker:index/volume:Volume"
 IMAGE = "docker:index/remoteImage:RemoteImage"
 TOKEN = "docker-in-workspaces:index:DockerHostWorkspace"
 IMG = "codercom/enterprise-base:ubuntu"
+DOCKER_HOST_STRATEGIES = [s for s in Strategy if not plan(s, StrategyOptions(docker_socket_gid=998)).kubernetes_only]
+"""Every strategy but dind-userns (refused on a Docker host, below)."""
 
 
 def build(name="alice", **args):
@@ -82,7 +86,7 @@ def test_own_daemon_strategies_publish_nested_ports_on_the_workspace_localhost(s
     assert "hosts" not in ws.inputs and "HOME" not in env_of(ws)
 
 
-@pytest.mark.parametrize("strategy", [s for s in Strategy if s != Strategy.ENVBOX])  # envbox: below
+@pytest.mark.parametrize("strategy", [s for s in DOCKER_HOST_STRATEGIES if s != Strategy.ENVBOX])  # envbox: below
 def test_every_container_waits_for_its_preflight_check(strategy):
     """Each container's image is checked (`start-docker.sh --check` with its user, groups and volumes) by a
     short-lived container that runs to completion; the containers' images come from the checks' outputs.
@@ -220,7 +224,7 @@ def test_default_strategy_is_sysbox():
     assert build().one(CONTAINER, "alice").inputs["runtime"] == "sysbox-runc"
 
 
-@pytest.mark.parametrize("strategy", list(Strategy))
+@pytest.mark.parametrize("strategy", DOCKER_HOST_STRATEGIES)
 def test_every_child_is_parented_and_named_deterministically(strategy):
     result = build(strategy=strategy, docker_socket_gid=998)
     component = result.one(TOKEN, "alice")
@@ -242,7 +246,7 @@ def test_every_child_is_parented_and_named_deterministically(strategy):
     assert sorted(result.value["volume_names"]) == sorted(result.names(VOLUME))
 
 
-@pytest.mark.parametrize("strategy", list(Strategy))
+@pytest.mark.parametrize("strategy", DOCKER_HOST_STRATEGIES)
 def test_not_running_keeps_volumes_and_has_no_container(strategy):
     result = build(strategy=strategy, docker_socket_gid=998, running=False)
     assert result.of_type(CONTAINER) == []
@@ -397,11 +401,11 @@ def test_insecure_strategies_are_refused_unless_acknowledged(strategy, level):
     message = str(error.value)
     assert message.startswith("allow_insecure: workspace 'alice' uses strategy")
     assert f"security level {level} " in message
-    assert message.endswith("use a safer strategy: sysbox (high), dind-rootless (medium)")
+    assert message.endswith("use a safer strategy: sysbox (high), podman (high), dind-rootless (medium)")
     assert error.value.registered == []
 
 
-@pytest.mark.parametrize("strategy", [Strategy.DIND_ROOTLESS, Strategy.SYSBOX])
+@pytest.mark.parametrize("strategy", [Strategy.DIND_ROOTLESS, Strategy.SYSBOX, Strategy.PODMAN])
 def test_medium_and_high_need_no_acknowledgement(strategy):
     assert build(strategy=strategy, allow_insecure=False).of_type(CONTAINER)
 
@@ -416,6 +420,53 @@ def test_envbuilder_runs_as_root_so_it_refuses_rootless_and_makes_the_sidecar_wo
     assert result.value["security_level"] == "low"
 
 
+def test_podman_is_unprivileged_with_the_shipped_seccomp_profile_and_the_tun_device():
+    result = build(strategy=Strategy.PODMAN, allow_insecure=False)
+    workspace = result.one(CONTAINER, "alice")
+    inputs = workspace.inputs
+    assert "privileged" not in inputs and "capabilities" not in inputs
+    assert inputs["user"] == "1000"
+    assert inputs["securityOpts"] == [f"seccomp={seccomp_profile('rootless-engines')}"]  # the profile itself
+    assert '"sethostname"' in inputs["securityOpts"][0] and '"SCMP_ACT_ERRNO"' in inputs["securityOpts"][0]
+    assert inputs["devices"] == [{"hostPath": "/dev/net/tun", "containerPath": "/dev/net/tun", "permissions": "rwm"}]
+    env = env_of(workspace)
+    assert env["DOCKER_HOST"] == "unix:///run/user/1000/podman/podman.sock"
+    assert env["DIW_DOCKERD_MODE"] == "podman"
+    assert env["DIW_DOCKERD_DATA_ROOT"] == "/home/coder/.local/share/containers"
+    assert env["CONTAINERS_CONF"].startswith("/run/user/1000/")
+    mounts = {m["target"]: m["source"] for m in inputs["mounts"]}
+    assert mounts["/home/coder/.local/share/containers"] == "alice-podman"
+    assert result.value["security_level"] == "high"
+    assert sorted(v.inputs["name"] for v in result.of_type(VOLUME)) == ["alice-home", "alice-podman"]
+
+
+def test_dind_userns_is_refused_on_a_docker_host_naming_why_and_what_works():
+    with pytest.raises(ValueError) as error:
+        build(strategy=Strategy.DIND_USERNS)
+    message = str(error.value)
+    assert message.startswith("strategy: dind-userns is for Kubernetes")
+    assert "pulumi-docker cannot unmask /proc" in message
+    assert message.endswith("on a Docker host use podman (high), sysbox (high), dind-rootless (medium)")
+    assert error.value.registered == []
+
+
+def test_the_safer_strategies_a_refusal_names_are_the_ones_a_docker_host_can_build():
+    with pytest.raises(ValueError) as error:
+        build(strategy=Strategy.DIND, allow_insecure=False)
+    assert "dind-userns" not in str(error.value) and "podman (high)" in str(error.value)
+
+
+def test_envbuilder_runs_as_root_so_it_refuses_podman_naming_it():
+    refusal = "^envbuilder: Envbuilder runs as root .* and rootless Podman must not run as root"
+    with pytest.raises(ValueError, match=refusal):
+        build(strategy=Strategy.PODMAN, image=None, envbuilder={"git_url": "https://example.com/repo"})
+
+
+def test_podman_on_an_apparmor_host_can_be_unconfined_which_lowers_it_to_medium():
+    result = build(strategy=Strategy.PODMAN, app_armor_profile="Unconfined", allow_insecure=False)
+    opts = result.one(CONTAINER, "alice").inputs["securityOpts"]
+    assert opts[1:] == ["apparmor=unconfined"] and opts[0].startswith("seccomp={")
+    assert result.value["security_level"] == "medium"
 # --- envbox: a privileged outer container that runs the workspace as a Sysbox container inside ------------------
 
 

@@ -224,7 +224,7 @@ def test_sysbox_runtime_class_name_is_settable_and_can_be_created():
     assert result.one(RUNTIME_CLASS).urn in deployment.dependencies
 
 
-@pytest.mark.parametrize("strategy", [s for s in Strategy if s != Strategy.SYSBOX])
+@pytest.mark.parametrize("strategy", [s for s in Strategy if s not in (Strategy.SYSBOX, Strategy.DIND_USERNS)])
 def test_sysbox_only_settings_do_nothing_for_other_strategies(strategy):
     result = build(strategy=strategy, docker_socket_gid=999, create_runtime_class=True, user_namespace_mode="hostUsers")
     spec = pod(result)
@@ -688,6 +688,57 @@ def test_a_single_depends_on_resource_reaches_the_children_too():
     assert all(ns.urn in r.dependencies for r in kubernetes_resources(result) if r is not ns)
 
 
+# --- no privileged container: podman and dind-userns ------------------------------------------------------------
+
+
+def _workspace_container(spec: dict) -> dict:
+    return next(c for c in spec["containers"] if c["name"] == "workspace")
+
+
+def test_podman_pod_is_unprivileged_with_a_localhost_seccomp_profile_and_the_tun_device_plugin():
+    result = build(strategy=Strategy.PODMAN, allow_insecure=False)
+    spec = pod(result)
+    workspace = _workspace_container(spec)
+    context = workspace["securityContext"]
+    assert context["privileged"] is False and context["runAsUser"] == 1000 and "capabilities" not in context
+    assert context["seccompProfile"] == {
+        "type": "Localhost",
+        "localhostProfile": "docker-in-workspaces/rootless-engines.json",
+    }
+    assert "procMount" not in context and "hostUsers" not in spec
+    assert workspace["resources"]["limits"] == {"squat.ai/tun": "1"}
+    assert result.value["pod_security_level"] == "baseline"
+
+
+def test_the_device_plugin_resource_is_configurable_and_merges_with_the_limits():
+    result = build(
+        strategy=Strategy.PODMAN, tun_device_resource="example.com/tun", resources={"limits": {"memory": "4Gi"}}
+    )
+    limits = _workspace_container(pod(result))["resources"]["limits"]
+    assert limits == {"memory": "4Gi", "example.com/tun": "1"}
+
+
+def test_dind_userns_pod_has_its_own_user_namespace_and_an_unmasked_proc():
+    result = build(strategy=Strategy.DIND_USERNS, user_namespace_mode="annotation", create_namespace=True)
+    spec = pod(result)
+    assert spec["hostUsers"] is False  # whatever userNamespaceMode says: the API admits Unmasked only so
+    context = _workspace_container(spec)["securityContext"]
+    assert context["procMount"] == "Unmasked" and context["privileged"] is False
+    assert context["seccompProfile"]["type"] == "Localhost"
+    assert CRIO_USERNS_ANNOTATION not in result.one(DEPLOYMENT).inputs["spec"]["template"]["metadata"].get(
+        "annotations", {}
+    )
+    labels = result.one(NAMESPACE).inputs["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "baseline"
+    assert labels["pod-security.kubernetes.io/enforce-version"] == "v1.35"  # baseline admits Unmasked from v1.35
+    assert result.value["security_level"] == "medium"
+
+
+def test_an_unconfined_apparmor_profile_is_the_field_and_makes_the_pod_privileged_for_pod_security():
+    result = build(strategy=Strategy.PODMAN, app_armor_profile="Unconfined")
+    context = _workspace_container(pod(result))["securityContext"]
+    assert context["appArmorProfile"] == {"type": "Unconfined"}
+    assert (result.value["security_level"], result.value["pod_security_level"]) == ("medium", "privileged")
 # --- envbox: as Coder's envbox template ---------------------------------------------------------------------------
 
 

@@ -55,6 +55,8 @@ CASES = {
         "create_runtime_class": True,
         "command": ["sleep", "infinity"],
     },
+    "podman": {"strategy": Strategy.PODMAN, "tun_device_resource": "example.com/tun", **SCHEDULING},
+    "dind-userns": {"strategy": Strategy.DIND_USERNS, "create_namespace": True},
     "envbox-agent": {"strategy": Strategy.ENVBOX, "coder_agent": AGENT, "env": {"A": "b"}, **SCHEDULING},
     "envbox-options": {
         "strategy": Strategy.ENVBOX,
@@ -125,3 +127,26 @@ def test_strict_validation_would_catch_a_wrong_field():
     deployment = next(m for m in manifests_of("sysbox-host-users") if m["kind"] == "Deployment")
     deployment["spec"]["template"]["spec"]["hostUsers"] = "false"
     assert all(validate_strict(deployment, v) for v in VERSIONS)
+
+
+def test_an_unconfined_apparmor_profile_needs_the_field_kubernetes_added_in_1_30():
+    """No strategy asks for it, but the adapter can say it: `appArmorProfile` exists from 1.30, so a 1.29 API
+    server would refuse such a pod (docs/kubernetes.md names 1.30 as its minimum)."""
+    import dataclasses
+
+    from components.kubernetes import resolve_kubernetes
+    from components.strategies.spec import AppArmor
+
+    resolved = resolve_kubernetes("alice", {"strategy": Strategy.PODMAN, "image": IMG})
+    plan = resolved.plan
+    workspace = dataclasses.replace(plan.workspace, apparmor=AppArmor.UNCONFINED)
+    unconfined = dataclasses.replace(
+        resolved,
+        workspace=dataclasses.replace(resolved.workspace, plan=dataclasses.replace(plan, containers=(workspace,))),
+    )
+    result = run(lambda: KubernetesWorkspace("alice", {"strategy": Strategy.PODMAN, "image": IMG}, resolved=unconfined))
+    [deployment] = [manifest(r) for r in kubernetes_resources(result) if r.type.endswith("Deployment")]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["securityContext"]["appArmorProfile"] == {"type": "Unconfined"}
+    assert validate_strict(deployment, "1.29")  # an error: the field is unknown there
+    assert [v for v in VERSIONS if validate_strict(deployment, v)] == ["1.29"]

@@ -47,6 +47,8 @@ def test_the_example_is_a_kubernetes_stack_with_every_strategy():
         "dind-rootless",
         "sysbox",
         "envbox",
+        "podman",
+        "dind-userns",
     }
     # No encrypted values: the example must load without a passphrase.
     assert "'secure'" not in repr(yaml.safe_load(STACK_FILE.read_text()))
@@ -61,12 +63,16 @@ def test_the_example_builds_with_one_namespace_and_every_level():
         "dave": {"security": "low", "pss": "privileged"},
         "erin": {"security": "none", "pss": "privileged"},
         "frank": {"security": "low", "pss": "privileged"},
+        "grace": {"security": "high", "pss": "baseline"},
+        "heidi": {"security": "medium", "pss": "baseline"},
     }
     ns = result.one(NAMESPACE)
     assert ns.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
+    # grace's unmasked /proc is baseline only from policy v1.35: the namespace pins at least that version.
+    assert ns.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce-version"] == "v1.35"
     assert result.names(RUNTIME_CLASS) == []
     replicas = {d.name: d.inputs["spec"]["replicas"] for d in result.of_type(DEPLOYMENT)}
-    assert replicas == {"alice": 1, "bob": 1, "carol": 1, "dave": 1, "erin": 0, "frank": 1}
+    assert replicas == {"alice": 1, "bob": 1, "carol": 1, "dave": 1, "erin": 0, "frank": 1, "grace": 1, "heidi": 1}
 
 
 def test_the_examples_objects_validate_strictly_for_every_version():
@@ -82,7 +88,7 @@ def test_the_program_runs_the_example_stack():
     from stacks import run_stack_file
 
     result = run_stack_file(STACK_FILE)
-    assert sorted(result.names(DEPLOYMENT)) == ["alice", "bob", "carol", "dave", "erin", "frank"]
+    assert sorted(result.names(DEPLOYMENT)) == ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"]
     assert len(result.of_type(NAMESPACE)) <= 1  # never one per workspace
     manifests = [manifest(r) for r in kubernetes_resources(result)]
     errors = [error for body in manifests for version in versions() if (error := validate_strict(body, version))]

@@ -45,6 +45,7 @@ SOCKET = "no-host-docker-socket"
 PRIVILEGED = "no-privileged-container"
 SYSBOX = "sysbox-isolation"
 DATA_ROOT = "daemon-data-root-on-volume"
+CONFINEMENT = "no-weakened-confinement"
 SECRET_ENV = "no-secret-in-plain-env"
 POLICY_NAMES = {p.name for p in wp.POLICIES}
 
@@ -121,7 +122,7 @@ def container_raw(result, name: str = "alice") -> dict:
 
 
 def test_policy_names_and_schemas():
-    assert POLICY_NAMES == {SOCKET, PRIVILEGED, SYSBOX, DATA_ROOT, SECRET_ENV}
+    assert POLICY_NAMES == {SOCKET, PRIVILEGED, CONFINEMENT, SYSBOX, DATA_ROOT, SECRET_ENV}
     for policy in wp.POLICIES:
         assert policy.config_schema is not None
         for spec in policy.config_schema.properties.values():
@@ -223,17 +224,21 @@ EXPECTED = {
     Strategy.DIND_SIDECAR: {(PRIVILEGED, "alice-daemon")},
     Strategy.DIND_ROOTLESS: {(PRIVILEGED, "alice")},
     Strategy.SYSBOX: set(),
+    Strategy.PODMAN: set(),  # its seccomp profile is a filter, not unconfined
     Strategy.ENVBOX: {(PRIVILEGED, "alice")},  # the outer container; the nested one is not a resource
 }
+K8S_EXPECTED = {**EXPECTED, Strategy.DIND_USERNS: {(CONFINEMENT, "alice")}}  # procMount: Unmasked
+DOCKER_HOST_STRATEGIES = list(EXPECTED)
+"""dind-userns is refused on a Docker host (tests/test_docker_host.py)."""
 
 
-@pytest.mark.parametrize("strategy", list(Strategy), ids=str)
+@pytest.mark.parametrize("strategy", DOCKER_HOST_STRATEGIES, ids=str)
 def test_docker_host_strategies_are_denied_exactly_where_they_are_insecure(strategy):
     result = docker_workspace(strategy)
     assert violations(result.resources) == EXPECTED[strategy]
 
 
-@pytest.mark.parametrize("strategy", list(Strategy), ids=str)
+@pytest.mark.parametrize("strategy", DOCKER_HOST_STRATEGIES, ids=str)
 def test_docker_host_strategies_pass_when_acknowledged(strategy):
     result = docker_workspace(strategy)
     allow_all = {SOCKET: {"allowHostDockerSocket": True}, PRIVILEGED: {"allowPrivileged": True}}
@@ -244,12 +249,12 @@ def test_docker_host_strategies_pass_when_acknowledged(strategy):
     assert violations(result.resources, other) == EXPECTED[strategy]
 
 
-@pytest.mark.parametrize("strategy", list(Strategy), ids=str)
+@pytest.mark.parametrize("strategy", DOCKER_HOST_STRATEGIES, ids=str)
 def test_envbuilder_and_coder_agent_workspaces(strategy):
     builder = {"git_url": "https://example.com/r", "docker_config_base64": "eyJhdXRocyI6IHsici5leGFtcGxlIjoge319fQ=="}
     agent = {"url": "https://coder", "token": "tok", "init_script": "run-agent"}
     # Envbuilder runs as root: the component refuses rootless with it; envbox runs the image unbuilt: refused too.
-    if strategy not in (Strategy.DIND_ROOTLESS, Strategy.ENVBOX):
+    if strategy not in (Strategy.DIND_ROOTLESS, Strategy.ENVBOX, Strategy.PODMAN):
         with_builder = docker_workspace(strategy, image=None, envbuilder=builder)
         # No preflight container: Envbuilder builds the image at start, the inlined script checks it then.
         expected = {(policy, name) for policy, name in EXPECTED[strategy] if not name.endswith("-preflight")}
@@ -586,16 +591,20 @@ def test_kubernetes_workspace_strategies(kubernetes_workspace, strategy):
     result = run(lambda: kubernetes_workspace("alice", args))
     deployments = result.of_type(DEPLOYMENT)
     assert len(deployments) == 1
-    expected = {(policy, "alice") for policy, _ in EXPECTED[strategy]}
+    expected = {(policy, "alice") for policy, _ in K8S_EXPECTED[strategy]}
     assert violations(result.resources) == expected
-    allow = {SOCKET: {"allowHostDockerSocket": True}, PRIVILEGED: {"allowPrivileged": True}}
+    allow = {
+        SOCKET: {"allowHostDockerSocket": True},
+        PRIVILEGED: {"allowPrivileged": True},
+        CONFINEMENT: {"allowUnmaskedProcMount": True},
+    }
     assert violations(result.resources, allow) == set()
     # Without its data-root PVC mount the daemon container is denied.
     spec = copy.deepcopy(deployments[0].raw_inputs)
     pod = spec["spec"]["value"]["template"]["spec"] if SIG_KEY in spec["spec"] else spec["spec"]["template"]["spec"]
     containers = [*pod.get("initContainers", []), *pod["containers"]]
     for container in [c for c in containers if daemons.MODE_ENV in str(c.get("env"))]:
-        container["volumeMounts"] = [m for m in container["volumeMounts"] if m["name"] != "docker"]
+        container["volumeMounts"] = [m for m in container["volumeMounts"] if m["name"] not in ("docker", "podman")]
     has_daemon = strategy != Strategy.DOOD
     assert ((DATA_ROOT, "alice") in violations([(DEPLOYMENT, "alice", spec)], allow)) == has_daemon
 
@@ -662,3 +671,41 @@ def test_init_script_knob_parser_matches_the_component_format():
     script = envbuilder_init_script(knobs, "export DIW_DOCKERD_DATA_ROOT=/elsewhere\necho hi")
     env = daemons.with_init_script_knobs({"ENVBUILDER_INIT_SCRIPT": script})
     assert {k: env[k] for k in knobs} == knobs
+
+
+# --- no-weakened-confinement --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "key"),
+    [
+        (["seccomp=unconfined"], "allowUnconfinedSeccomp"),
+        (["apparmor=unconfined"], "allowUnconfinedAppArmor"),
+        (["apparmor:unconfined"], "allowUnconfinedAppArmor"),
+        (["systempaths=unconfined"], "allowUnmaskedProcMount"),
+    ],
+)
+def test_a_docker_container_with_a_confinement_turned_off_is_denied_unless_allowed(options, key):
+    raw = container_raw(docker_workspace(Strategy.PODMAN))
+    raw["securityOpts"] = options
+    assert violations([(CONTAINER, "alice", raw)]) == {(CONFINEMENT, "alice")}
+    [message] = messages_of(CONFINEMENT, CONTAINER, "alice", raw)
+    assert key in message
+    assert violations([(CONTAINER, "alice", raw)], {CONFINEMENT: {key: True}}) == set()
+    assert violations([(CONTAINER, "alice", raw)], {CONFINEMENT: {"exemptResources": ["alice"]}}) == set()
+
+
+def test_a_pod_with_unconfined_seccomp_or_apparmor_is_denied(kubernetes_workspace):
+    args = {"strategy": Strategy.PODMAN, "image": IMG}
+    result = run(lambda: kubernetes_workspace("alice", args))
+    spec = copy.deepcopy(result.of_type(DEPLOYMENT)[0].raw_inputs)
+    assert violations([(DEPLOYMENT, "alice", spec)]) == set()
+    pod = spec["spec"]["template"]["spec"]
+    workspace = pod["containers"][0]
+    workspace["securityContext"]["seccompProfile"] = {"type": "Unconfined"}
+    workspace["securityContext"]["appArmorProfile"] = {"type": "Unconfined"}
+    assert violations([(DEPLOYMENT, "alice", spec)]) == {(CONFINEMENT, "alice")}
+    messages = messages_of(CONFINEMENT, DEPLOYMENT, "alice", spec)
+    assert any("seccomp Unconfined" in m for m in messages) and any("AppArmor unconfined" in m for m in messages)
+    both = {CONFINEMENT: {"allowUnconfinedSeccomp": True, "allowUnconfinedAppArmor": True}}
+    assert violations([(DEPLOYMENT, "alice", spec)], both) == set()

@@ -113,7 +113,7 @@ def test_insecure_workspace_fails_naming_it_unless_acknowledged():
         run_program({"docker-in-workspaces:workspaces": workspaces})
     message = str(error.value)
     assert message.startswith("invalid stack config:\n  workspaces[1].allowInsecure: workspace 'bob' uses strategy")
-    assert "security level low" in message and "sysbox (high), dind-rootless (medium)" in message
+    assert "security level low" in message and "sysbox (high), podman (high), dind-rootless (medium)" in message
     assert error.value.registered == []
 
 

@@ -88,11 +88,11 @@ def test_every_input_property_has_a_description(schema):
             assert value.get("description"), f"{token}: enum value {value['value']} has no description"
 
 
-def test_strategy_is_an_enum_of_the_six_strategies(schema):
+def test_strategy_is_an_enum_of_the_eight_strategies(schema):
     strategy = schema["types"][PREFIX + "Strategy"]
     assert strategy["type"] == "string"
     values = [v["value"] for v in strategy["enum"]]
-    assert values == ["dood", "dind", "dind-sidecar", "dind-rootless", "sysbox", "envbox"]
+    assert values == ["dood", "dind", "dind-sidecar", "dind-rootless", "sysbox", "envbox", "podman", "dind-userns"]
     assert {v["value"] for v in strategy["enum"]} == {s.value for s in Strategy}
     for token, resource in schema["resources"].items():
         assert resource["inputProperties"]["strategy"]["$ref"] == f"#/types/{PREFIX}Strategy", token

@@ -362,6 +362,62 @@ def test_on_cgroup_v2_it_moves_its_processes_to_a_child_and_delegates_every_cont
     assert (root / "cgroup.subtree_control").read_text() == ""
 
 
+PODMAN_TOOLS = ("crun", "newuidmap", "newgidmap", "slirp4netns")
+
+
+@needs_root  # to run it as uid 1000 (setpriv), as the workspace's user
+def test_podman_mode_writes_podmans_configuration_and_serves_the_docker_api_as_the_user():
+    with tempfile.TemporaryDirectory() as directory:
+        here = Path(directory)
+        bin_dir = here / "bin"
+        bin_dir.mkdir()
+        tools = {"podman": FAKE_DOCKERD, "docker": FAKE_DOCKER, **dict.fromkeys(PODMAN_TOOLS, FAKE_TOOL)}
+        for name, body in tools.items():
+            (bin_dir / name).write_text(body)
+            (bin_dir / name).chmod(0o755)
+        (here / "start-docker.sh").write_text(start_script())
+        (here / "subuid").write_text("1000:1001:64535\n")
+        (here / "home").mkdir()
+        for path in (here, here / "home"):
+            os.chown(path, 1000, 1000)
+        runtime_dir = here / "xdg"
+        env = {
+            "PATH": f"{bin_dir}:/usr/bin:/bin",
+            "HOME": str(here / "home"),
+            "FAKE_DIR": str(here),
+            "DIW_DOCKERD_MODE": "podman",
+            "XDG_RUNTIME_DIR": str(runtime_dir),
+            "DOCKER_HOST": f"unix://{runtime_dir}/podman/podman.sock",
+            "DIW_DOCKERD_DATA_ROOT": str(here / "home" / "containers"),
+            "DIW_SUBUID_FILE": str(here / "subuid"),
+        }
+        workload = ["sh", "-c", 'cat "$CONTAINERS_CONF" "$CONTAINERS_STORAGE_CONF"']
+        as_user = ["setpriv", "--reuid=1000", "--regid=1000", "--clear-groups"]
+        try:
+            result = subprocess.run(
+                [*as_user, "/bin/sh", str(here / "start-docker.sh"), *workload],
+                env=env, capture_output=True, text=True, timeout=30,
+            )  # fmt: skip
+            podman_args = (here / "podman.args").read_text().splitlines()
+            as_root = subprocess.run(
+                ["/bin/sh", str(here / "start-docker.sh"), "--check"], env=env, capture_output=True, text=True
+            )
+            (bin_dir / "podman").unlink()
+            without = subprocess.run(
+                [*as_user, "/bin/sh", str(here / "start-docker.sh"), "--check"], env=env, capture_output=True, text=True
+            )
+        finally:
+            subprocess.run(["pkill", "-f", str(bin_dir)], check=False)
+    assert result.returncode == 0, result.stderr
+    assert podman_args == ["system", "service", "--time=0", f"unix://{runtime_dir}/podman/podman.sock"]
+    assert "starting rootless Podman's Docker API" in result.stderr and "Docker is ready" in result.stderr
+    # What an unprivileged container needs (tests/e2e/FINDINGS.md), in the config the workload's podman reads.
+    for line in ("default_sysctls = []", 'pidns = "host"', 'volumes = ["/proc:/proc"]', 'cgroup_manager = "cgroupfs"'):
+        assert line in result.stdout
+    assert 'runtime = "crun"' in result.stdout and 'driver = "overlay"' in result.stdout
+    assert f'graphroot = "{here}/home/containers/storage"' in result.stdout
+    assert as_root.returncode == 3 and "a non-root user: rootless Podman runs as the workspace's user" in as_root.stderr
+    assert without.returncode == 3 and "podman (the podman package)" in without.stderr
 @needs_root
 def test_envbox_bootstrap_read_from_stdin_starts_the_daemon_then_the_workload(fake):
     """envbox runs CODER_BOOTSTRAP_SCRIPT in the inner container as `/bin/sh -s` with the script on stdin

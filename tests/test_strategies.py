@@ -7,7 +7,17 @@ import pytest
 from components import Strategy
 from components.security import PodSecurityLevel, SecurityLevel, pod_security_level, security_level, security_reason
 from components.strategies import PLANNERS, StrategyError, StrategyOptions, plan
-from components.strategies.spec import HostPathMount, HostSocketMount, all_containers, workload_container
+from components.strategies.spec import (
+    ROOTLESS_ENGINES_PROFILE,
+    AppArmor,
+    Device,
+    HostPathMount,
+    HostSocketMount,
+    ProcMount,
+    Seccomp,
+    all_containers,
+    workload_container,
+)
 
 OPTIONS = StrategyOptions(docker_socket_gid=998)
 
@@ -18,6 +28,8 @@ EXPECTED = {
     Strategy.DIND_ROOTLESS: (SecurityLevel.MEDIUM, PodSecurityLevel.PRIVILEGED),
     Strategy.SYSBOX: (SecurityLevel.HIGH, PodSecurityLevel.BASELINE),
     Strategy.ENVBOX: (SecurityLevel.LOW, PodSecurityLevel.PRIVILEGED),
+    Strategy.PODMAN: (SecurityLevel.HIGH, PodSecurityLevel.BASELINE),
+    Strategy.DIND_USERNS: (SecurityLevel.MEDIUM, PodSecurityLevel.BASELINE),
 }
 
 
@@ -45,7 +57,10 @@ def test_every_daemon_has_its_own_data_root_volume(strategy):
     volumes = {v.key: v for v in workspace_plan.volumes}
     roots = []
     for container, daemon in daemons:
-        mount = next(m for m in container.mounts if m.path == daemon.data_root)
+        # At the data root, or a directory above it (dind-userns: the data root is a directory of its volume).
+        mount = next(
+            m for m in container.mounts if daemon.data_root == m.path or daemon.data_root.startswith(m.path + "/")
+        )
         assert volumes[mount.volume].persistent
         roots.append(mount.volume)
     assert len(roots) == len(set(roots))  # each its own
@@ -77,8 +92,8 @@ def test_sidecar_workspace_is_unprivileged_and_joins_the_daemon():
 
 
 def test_unknown_strategy_lists_the_allowed_ones():
-    with pytest.raises(StrategyError, match="strategy: unknown strategy 'podman'; use one of: dood, dind"):
-        plan("podman")
+    with pytest.raises(StrategyError, match="strategy: unknown strategy 'lxd'; use one of: dood, dind"):
+        plan("lxd")
 
 
 def test_dood_requires_socket_gid():
@@ -125,6 +140,69 @@ def test_a_broken_registry_fails_at_import_naming_the_strategy():
         _planners([m for m in every if m.STRATEGY != Strategy.SYSBOX])
 
 
+def test_the_unprivileged_strategies_need_no_privileged_container_and_keep_seccomp_on():
+    for strategy in (Strategy.PODMAN, Strategy.DIND_USERNS):
+        workspace = plan(strategy, OPTIONS).workspace
+        assert not workspace.privileged and not workspace.cap_add and workspace.run_as_user == 1000
+        assert (workspace.seccomp, workspace.seccomp_profile) == (Seccomp.LOCALHOST, ROOTLESS_ENGINES_PROFILE)
+        assert workspace.apparmor == AppArmor.RUNTIME_DEFAULT
+        assert workspace.devices == (Device.TUN,)
+    userns = plan(Strategy.DIND_USERNS, OPTIONS).workspace
+    assert userns.user_namespace and userns.proc_mount == ProcMount.UNMASKED
+    assert plan(Strategy.PODMAN, OPTIONS).workspace.proc_mount == ProcMount.DEFAULT
+
+
+@pytest.mark.parametrize(
+    ("change", "level"),
+    [
+        ({"seccomp": Seccomp.UNCONFINED, "seccomp_profile": None}, SecurityLevel.MEDIUM),
+        ({"apparmor": AppArmor.UNCONFINED}, SecurityLevel.MEDIUM),
+        ({"cap_add": ("SYS_ADMIN",)}, SecurityLevel.MEDIUM),
+        ({"seccomp": Seccomp.RUNTIME_DEFAULT, "seccomp_profile": None}, SecurityLevel.HIGH),
+        ({"privileged": True}, SecurityLevel.MEDIUM),  # privileged, but uid 1000
+        ({"privileged": True, "run_as_user": 0}, SecurityLevel.LOW),
+    ],
+)
+def test_a_turned_off_confinement_lowers_an_unprivileged_workspace(change, level):
+    podman = plan(Strategy.PODMAN, OPTIONS)
+    changed = dataclasses.replace(podman, containers=(dataclasses.replace(podman.workspace, **change),))
+    assert security_level(changed) == level
+
+
+@pytest.mark.parametrize(
+    ("change", "pss"),
+    [
+        ({"seccomp": Seccomp.UNCONFINED, "seccomp_profile": None}, PodSecurityLevel.PRIVILEGED),
+        ({"apparmor": AppArmor.UNCONFINED}, PodSecurityLevel.PRIVILEGED),
+        ({"cap_add": ("SYS_ADMIN",)}, PodSecurityLevel.PRIVILEGED),
+        ({"cap_add": ("NET_BIND_SERVICE",)}, PodSecurityLevel.BASELINE),  # in baseline's list
+        (
+            {
+                "cap_drop": ("ALL",),
+                "no_new_privileges": True,
+                "seccomp": Seccomp.RUNTIME_DEFAULT,
+                "seccomp_profile": None,
+            },
+            PodSecurityLevel.RESTRICTED,
+        ),
+    ],
+)
+def test_pod_security_follows_the_standards_checks(change, pss):
+    podman = plan(Strategy.PODMAN, OPTIONS)
+    changed = dataclasses.replace(podman, containers=(dataclasses.replace(podman.workspace, **change),))
+    assert pod_security_level(changed) == pss
+
+
+def test_an_unmasked_proc_needs_its_own_user_namespace_and_pins_the_policy_version():
+    from components.security import pod_security_version
+
+    assert pod_security_version(plan(Strategy.DIND_USERNS, OPTIONS)) == "v1.35"
+    assert pod_security_version(plan(Strategy.PODMAN, OPTIONS)) is None
+    podman = plan(Strategy.PODMAN, OPTIONS).workspace
+    with pytest.raises(ValueError, match="unmasked /proc needs the container's own user namespace"):
+        dataclasses.replace(podman, proc_mount=ProcMount.UNMASKED)
+    with pytest.raises(ValueError, match="seccomp_profile is given exactly when seccomp is Localhost"):
+        dataclasses.replace(podman, seccomp=Seccomp.RUNTIME_DEFAULT)
 def test_envbox_is_a_privileged_outer_container_with_an_unprivileged_sysbox_inner_one():
     envbox = plan(Strategy.ENVBOX, OPTIONS)
     outer = envbox.workspace

@@ -16,12 +16,14 @@ from typing_extensions import NotRequired, TypedDict
 from ..args import DNS1123_LABEL, WorkspaceArgs
 from ..fields import NON_EMPTY, PYTHON, Default, FieldError, Matches, Path, Spelling, check, fields
 from ..resolve import ResolvedWorkspace, located, resolve_workspace
-from ..security import PodSecurityLevel, pod_security_level
+from ..security import PodSecurityLevel, pod_security_level, pod_security_version
 from ..strategies.spec import WorkspacePlan
 
 DEFAULT_NAMESPACE = "workspaces"
 DEFAULT_DATA_ROOT_SIZE = "20Gi"
 DEFAULT_HOME_SIZE = "10Gi"
+DEFAULT_TUN_DEVICE_RESOURCE = "squat.ai/tun"
+DEFAULT_FUSE_DEVICE_RESOURCE = "squat.ai/fuse"
 
 QUANTITY = Matches(r"[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E|m)?", "a Kubernetes quantity such as 20Gi or 500m")
 LABEL_KEY = Matches(
@@ -97,6 +99,12 @@ class KubernetesSettingsArgs(TypedDict):
     """Requests and limits of the workspace container (and of the dind-sidecar daemon container)."""
     mount_service_account_token: NotRequired[Annotated[bool, Default(False)]]
     """Mount the service account token into the pod (a workspace rarely needs the API)."""
+    tun_device_resource: NotRequired[Annotated[str, LABEL_KEY, Default(DEFAULT_TUN_DEVICE_RESOURCE)]]
+    """`podman` and `dind-userns`: the extended resource a device plugin offers for `/dev/net/tun` (requested as
+    a limit of 1), e.g. `squat.ai/tun` from squat/generic-device-plugin with a `tun` device."""
+    fuse_device_resource: NotRequired[Annotated[str, LABEL_KEY, Default(DEFAULT_FUSE_DEVICE_RESOURCE)]]
+    """The extended resource a device plugin offers for `/dev/fuse`, for a strategy that needs it (e.g.
+    `github.com/fuse` or `squat.ai/fuse`)."""
 
 
 class KubernetesWorkspaceArgs(WorkspaceArgs, KubernetesSettingsArgs):
@@ -120,6 +128,8 @@ class KubernetesSettings:
     requests: dict[str, str] = field(default_factory=dict)
     limits: dict[str, str] = field(default_factory=dict)
     mount_service_account_token: bool = False
+    tun_device_resource: str = DEFAULT_TUN_DEVICE_RESOURCE
+    fuse_device_resource: str = DEFAULT_FUSE_DEVICE_RESOURCE
     args: Mapping[str, Any] = field(default_factory=dict, compare=False)
     """The checked Kubernetes-only args these settings were resolved from."""
 
@@ -141,6 +151,11 @@ class ResolvedKubernetesWorkspace:
     @property
     def pod_security_level(self) -> PodSecurityLevel:
         return pod_security_level(self.plan)
+
+    @property
+    def pod_security_version(self) -> Optional[str]:
+        """The Pod Security policy version from which `pod_security_level` holds (None: any)."""
+        return pod_security_version(self.plan)
 
     @property
     def runtime_class(self) -> Optional[str]:

@@ -6,7 +6,7 @@ from typing import Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from ..strategies.spec import DAEMON, ROOTLESS_UID, WORKSPACE, ContainerSpec
+from ..strategies.spec import DAEMON, ROOTLESS_UID, WORKSPACE, AppArmor, ContainerSpec, Device, ProcMount, Seccomp
 from ..workload import START_SCRIPT_DIR, DaemonSettings, Launch, daemon_probe_command
 from .args import ResolvedKubernetesWorkspace, UserNamespaceMode
 
@@ -24,6 +24,46 @@ HOST_SHARED_VOLUME = "host-shared"
 HOST_SHARED_DIR = "/var/run/docker-in-workspaces/shared"
 """dood: an emptyDir the node's daemon can find (at DIW_SHARED_HOST_DIR); under /var/run, which Envbuilder keeps."""
 START_SCRIPT_VOLUME = "start-script"
+SECCOMP_LOCALHOST_DIR = "docker-in-workspaces"
+"""A Localhost seccomp profile's directory under the kubelet's seccomp root (/var/lib/kubelet/seccomp): the
+node must have components/profiles/seccomp-<name>.json there as <name>.json."""
+
+
+def host_users_false(resolved: ResolvedKubernetesWorkspace) -> bool:
+    """The pod gets `hostUsers: false`: sysbox asked so, or a container needs an unmasked /proc (which the API
+    admits only in a pod of its own user namespace)."""
+    plan = resolved.plan
+    if any(spec.proc_mount == ProcMount.UNMASKED for spec in plan.containers):
+        return True
+    user_namespace = any(spec.user_namespace for spec in plan.containers)
+    return user_namespace and resolved.kubernetes.user_namespace_mode == UserNamespaceMode.HOST_USERS
+
+
+def seccomp_localhost_profile(name: str) -> str:
+    return f"{SECCOMP_LOCALHOST_DIR}/{name}.json"
+
+
+def _seccomp(spec: ContainerSpec) -> Optional[k8s.core.v1.SeccompProfileArgs]:
+    if spec.seccomp == Seccomp.UNCONFINED:
+        return k8s.core.v1.SeccompProfileArgs(type="Unconfined")
+    if spec.seccomp == Seccomp.LOCALHOST:
+        assert spec.seccomp_profile is not None
+        return k8s.core.v1.SeccompProfileArgs(
+            type="Localhost", localhost_profile=seccomp_localhost_profile(spec.seccomp_profile)
+        )
+    return None  # the cluster's default (RuntimeDefault where the kubelet's seccompDefault is on)
+
+
+def _capabilities(spec: ContainerSpec) -> Optional[k8s.core.v1.CapabilitiesArgs]:
+    if not (spec.cap_add or spec.cap_drop):
+        return None
+    return k8s.core.v1.CapabilitiesArgs(add=list(spec.cap_add) or None, drop=list(spec.cap_drop) or None)
+
+
+def device_resources(resolved: ResolvedKubernetesWorkspace, spec: ContainerSpec) -> dict[str, str]:
+    """The device-plugin resources (limit 1 each) that stand for the container's host devices."""
+    names = {Device.TUN: resolved.kubernetes.tun_device_resource, Device.FUSE: resolved.kubernetes.fuse_device_resource}
+    return {names[device]: "1" for device in spec.devices}
 
 
 def secret_env(launch: Launch) -> dict[str, pulumi.Input[str]]:
@@ -90,7 +130,6 @@ def pod_spec(
     # The workspace first: `kubectl exec` and `kubectl logs` default to it.
     containers.sort(key=lambda c: c.name != WORKSPACE)
     groups = sorted({gid for spec in plan.containers for gid in spec.supplemental_groups})
-    user_namespace = any(spec.user_namespace for spec in plan.containers)
     # envbox chowns the home to its inner user's shifted ids itself; an fsGroup would chgrp it back on every start.
     nested = any(spec.nested is not None for spec in plan.containers)
     return k8s.core.v1.PodSpecArgs(
@@ -104,7 +143,7 @@ def pod_spec(
             fs_group_change_policy=None if nested else "OnRootMismatch",
         ),
         runtime_class_name=resolved.runtime_class,
-        host_users=False if user_namespace and settings.user_namespace_mode == UserNamespaceMode.HOST_USERS else None,
+        host_users=False if host_users_false(resolved) else None,
         automount_service_account_token=settings.mount_service_account_token,
         # No service-discovery env vars (a Service named "docker" would add DOCKER_PORT etc.).
         enable_service_links=False,
@@ -211,9 +250,10 @@ def container_args(
         if not (spec.role == WORKSPACE and resolved.workspace.workload.envbuilder is not None):
             startup = _probe(PROBE_PERIOD_SECONDS, startup_failure_threshold(resolved.workspace.daemon), spec)
     # The dind-sidecar daemon gets the same resources: nested containers run in its cgroup.
+    limits = {**settings.limits, **device_resources(resolved, spec)}
     resources = (
-        k8s.core.v1.ResourceRequirementsArgs(requests=settings.requests or None, limits=settings.limits or None)
-        if settings.requests or settings.limits
+        k8s.core.v1.ResourceRequirementsArgs(requests=settings.requests or None, limits=limits or None)
+        if settings.requests or limits
         else None
     )
     non_root = not spec.runs_as_root
@@ -228,6 +268,14 @@ def container_args(
             privileged=spec.privileged,
             run_as_user=spec.run_as_user,
             run_as_non_root=True if non_root else None,
+            seccomp_profile=_seccomp(spec),
+            # The field, not the annotation deprecated in 1.30 (which the API still copies into it).
+            app_armor_profile=k8s.core.v1.AppArmorProfileArgs(type="Unconfined")
+            if spec.apparmor == AppArmor.UNCONFINED
+            else None,
+            proc_mount=ProcMount.UNMASKED.value if spec.proc_mount == ProcMount.UNMASKED else None,
+            capabilities=_capabilities(spec),
+            allow_privilege_escalation=False if spec.no_new_privileges else None,
         ),
         resources=resources,
         startup_probe=startup,

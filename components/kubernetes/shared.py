@@ -25,6 +25,7 @@ SYSBOX_NODE_SELECTOR = {"sysbox-runtime": "running"}
 PSS_ENFORCE = "pod-security.kubernetes.io/enforce"
 PSS_WARN = "pod-security.kubernetes.io/warn"
 PSS_AUDIT = "pod-security.kubernetes.io/audit"
+PSS_ENFORCE_VERSION = "pod-security.kubernetes.io/enforce-version"
 _PSS_PERMISSIVENESS = [PodSecurityLevel.PRIVILEGED, PodSecurityLevel.BASELINE, PodSecurityLevel.RESTRICTED]
 
 
@@ -33,13 +34,23 @@ def least_restrictive(levels: list[PodSecurityLevel]) -> PodSecurityLevel:
     return min(levels, key=_PSS_PERMISSIVENESS.index, default=PodSecurityLevel.RESTRICTED)
 
 
-def pod_security_labels(level: PodSecurityLevel | str) -> dict[str, str]:
-    """Namespace labels: enforce the level the workspaces need; warn and audit against restricted."""
-    return {
+def pod_security_labels(level: PodSecurityLevel | str, version: Optional[str] = None) -> dict[str, str]:
+    """Namespace labels: enforce the level the workspaces need; warn and audit against restricted. `version`
+    pins the enforced policy's version where the level holds only from it on (dind-userns: v1.35)."""
+    labels = {
         PSS_ENFORCE: PodSecurityLevel(level).value,
         PSS_WARN: PodSecurityLevel.RESTRICTED.value,
         PSS_AUDIT: PodSecurityLevel.RESTRICTED.value,
     }
+    if version is not None:
+        labels[PSS_ENFORCE_VERSION] = version
+    return labels
+
+
+def newest_version(versions: list[Optional[str]]) -> Optional[str]:
+    """The newest of some Pod Security policy versions ("v1.35"; None: any)."""
+    given = [v for v in versions if v is not None]
+    return max(given, key=lambda v: tuple(int(part) for part in v.lstrip("v").split(".")), default=None)
 
 
 def namespace_resource(
@@ -47,6 +58,7 @@ def namespace_resource(
     namespace: str,
     level: PodSecurityLevel | str,
     opts: Optional[pulumi.ResourceOptions] = None,
+    version: Optional[str] = None,
 ) -> k8s.core.v1.Namespace:
     """The namespace, labelled for Pod Security. Retained on delete: deleting it would delete the PVCs."""
     validate_name(namespace, ("namespace",))
@@ -54,7 +66,7 @@ def namespace_resource(
         resource_name,
         metadata=k8s.meta.v1.ObjectMetaArgs(
             name=namespace,
-            labels={"app.kubernetes.io/managed-by": MANAGED_BY, **pod_security_labels(level)},
+            labels={"app.kubernetes.io/managed-by": MANAGED_BY, **pod_security_labels(level, version)},
         ),
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(retain_on_delete=True)),
     )
@@ -110,8 +122,7 @@ def shared_resources(
             raise ValueError(f"{name}: {error}") from None
     created = shared_resources_of(resolved, opts)
     created.args = {
-        name: {**args, "create_namespace": False, "create_runtime_class": False}
-        for name, args in workspaces.items()
+        name: {**args, "create_namespace": False, "create_runtime_class": False} for name, args in workspaces.items()
     }
     return created
 
@@ -122,10 +133,15 @@ def shared_resources_of(
     """`shared_resources()` for workspaces already resolved (`args` is left empty)."""
 
     levels: dict[str, list[PodSecurityLevel]] = {}
+    versions: dict[str, list[Optional[str]]] = {}
     for r in resolved.values():
         levels.setdefault(r.kubernetes.namespace, []).append(r.pod_security_level)
+        versions.setdefault(r.kubernetes.namespace, []).append(r.pod_security_version)
     wanted = {r.kubernetes.namespace for r in resolved.values() if r.kubernetes.create_namespace}
-    namespaces = {ns: namespace_resource(ns, ns, least_restrictive(levels[ns]), opts) for ns in sorted(wanted)}
+    namespaces = {
+        ns: namespace_resource(ns, ns, least_restrictive(levels[ns]), opts, newest_version(versions[ns]))
+        for ns in sorted(wanted)
+    }
     runtimes = sorted(
         {r.runtime_class for r in resolved.values() if r.kubernetes.create_runtime_class and r.runtime_class}
     )

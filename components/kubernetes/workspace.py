@@ -20,10 +20,9 @@ from .args import (
     KubernetesSettings,
     KubernetesWorkspaceArgs,
     ResolvedKubernetesWorkspace,
-    UserNamespaceMode,
     resolve_kubernetes,
 )
-from .pod import pod_spec, secret_env
+from .pod import host_users_false, pod_spec, secret_env
 from .shared import MANAGED_BY, namespace_resource, runtime_class_resource
 
 TOKEN = "docker-in-workspaces:index:KubernetesWorkspace"
@@ -56,7 +55,9 @@ class KubernetesWorkspace(WorkspaceComponent):
         namespace: pulumi.Input[str] = settings.namespace
         dependencies: list[pulumi.Resource] = []
         if settings.create_namespace:
-            ns = namespace_resource(f"{name}-namespace", settings.namespace, pss, self._child_opts())
+            ns = namespace_resource(
+                f"{name}-namespace", settings.namespace, pss, self._child_opts(), resolved.pod_security_version
+            )
             namespace = ns.metadata.name
             dependencies.append(ns)
         runtime_class = resolved.runtime_class
@@ -88,7 +89,7 @@ class KubernetesWorkspace(WorkspaceComponent):
             annotations[f"{LABEL_PREFIX}/secrets-version"] = secret.metadata.apply(
                 lambda meta: (meta.resource_version if meta else None) or ""
             )
-        if plan.workspace.user_namespace and settings.user_namespace_mode == UserNamespaceMode.ANNOTATION:
+        if plan.workspace.user_namespace and not host_users_false(resolved):
             annotations[CRIO_USERNS_ANNOTATION] = CRIO_USERNS_MODE
 
         deployment = k8s.apps.v1.Deployment(

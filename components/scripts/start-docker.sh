@@ -12,13 +12,21 @@
 # and waits; a daemon without a workload (a sidecar) that is asked stops and idles.
 #
 # Knobs (environment):
-#   DIW_DOCKERD_MODE          rootful | rootless | wait | none        (default: rootful)
+#   DIW_DOCKERD_MODE          rootful | rootless | podman | wait | none   (default: rootful)
+#                             podman: rootless Podman's Docker-compatible API service
+#                             (`podman system service`) as this user, instead of dockerd.
 #                             wait: another container runs the daemon; wait for it.
 #                             none: no daemon to wait for (host socket); exec at once.
 #   DOCKER_HOST               unix:// socket dockerd listens on and clients use
-#                             (default: /var/run/docker.sock, rootless $XDG_RUNTIME_DIR/docker.sock)
+#                             (default: /var/run/docker.sock, rootless $XDG_RUNTIME_DIR/docker.sock,
+#                             podman $XDG_RUNTIME_DIR/podman/podman.sock)
 #   DIW_DOCKERD_DATA_ROOT     dockerd --data-root (default: /var/lib/docker,
-#                             rootless ~/.local/share/docker)
+#                             rootless ~/.local/share/docker); podman: its storage and volumes
+#                             (default: ~/.local/share/containers)
+#   CONTAINERS_CONF, CONTAINERS_STORAGE_CONF  podman: where this script writes Podman's
+#                             configuration for an unprivileged container (default: under
+#                             $XDG_RUNTIME_DIR/docker-in-workspaces); set them in the workspace's
+#                             environment so that every `podman` reads the same
 #   DIW_DOCKERD_MTU           dockerd --mtu (default: the MTU of DIW_DOCKERD_MTU_FROM)
 #   DIW_DOCKERD_MTU_FROM      interface whose MTU is the default (default: eth0)
 #   DIW_DOCKERD_GROUP         dockerd --group, the GID owning the socket (rootful only)
@@ -42,7 +50,7 @@ if [ "${1:-}" = --check ]; then check_only=1; shift; fi
 mode=${DIW_DOCKERD_MODE:-rootful}
 timeout=${DIW_DOCKERD_TIMEOUT:-120}
 
-case $mode in rootful|rootless|wait|none) ;; *) fail "DIW_DOCKERD_MODE must be rootful, rootless, wait or none, got '$mode'" ;; esac
+case $mode in rootful|rootless|podman|wait|none) ;; *) fail "DIW_DOCKERD_MODE must be rootful, rootless, podman, wait or none, got '$mode'" ;; esac
 case $timeout in ''|*[!0-9]*) fail "DIW_DOCKERD_TIMEOUT must be whole seconds, got '$timeout'" ;; esac
 
 if [ "$mode" = rootless ]; then
@@ -50,6 +58,11 @@ if [ "$mode" = rootless ]; then
   export XDG_RUNTIME_DIR
   default_socket=$XDG_RUNTIME_DIR/docker.sock
   data_root=${DIW_DOCKERD_DATA_ROOT:-$HOME/.local/share/docker}
+elif [ "$mode" = podman ]; then
+  : "${XDG_RUNTIME_DIR:=/run/user/$(id -u)}"
+  export XDG_RUNTIME_DIR
+  default_socket=$XDG_RUNTIME_DIR/podman/podman.sock
+  data_root=${DIW_DOCKERD_DATA_ROOT:-$HOME/.local/share/containers}
 else
   default_socket=/var/run/docker.sock
   data_root=${DIW_DOCKERD_DATA_ROOT:-/var/lib/docker}
@@ -97,6 +110,20 @@ missing() {
       if [ -n "$owner" ] && [ "$owner" != 0 ]; then
         echo "a data root of its own: $data_root holds a rootless daemon's data (owner uid $owner), which a rootful daemon cannot take over; switch back to dind-rootless, or remove that volume to start with an empty daemon"
       fi
+      ;;
+    podman)
+      command -v podman >/dev/null 2>&1 || echo "podman (the podman package)"
+      command -v crun >/dev/null 2>&1 || command -v runc >/dev/null 2>&1 || echo "an OCI runtime: crun or runc"
+      for tool in newuidmap newgidmap; do
+        command -v "$tool" >/dev/null 2>&1 || echo "$tool (the uidmap package, with file capabilities cap_setuid/cap_setgid rather than the setuid bit)"
+      done
+      command -v slirp4netns >/dev/null 2>&1 || command -v pasta >/dev/null 2>&1 || echo "a user-mode network: slirp4netns or pasta"
+      subuid=${DIW_SUBUID_FILE:-/etc/subuid}
+      user=$(id -un 2>/dev/null || id -u)
+      if ! grep -q -e "^$user:" -e "^$(id -u):" "$subuid" 2>/dev/null; then
+        echo "subordinate ids: no entry for $user in $subuid (e.g. $user:1001:64535)"
+      fi
+      [ "$(id -u)" != 0 ] || echo "a non-root user: rootless Podman runs as the workspace's user, this runs as root"
       ;;
     rootless)
       rootless_launcher >/dev/null || echo "dockerd-rootless.sh (docker-ce-rootless-extras, or Debian's docker.io contrib script)"
@@ -261,7 +288,57 @@ own_dir() {
   chmod "$2" "$1" 2>/dev/null || true
 }
 
+# Podman's settings for a container that is not privileged (tests/e2e/FINDINGS.md, issue 13): the
+# container's /proc/sys is read-only (no default sysctls), a new procfs cannot be mounted over the
+# masked /proc (nested containers share this one, and its pid namespace), no systemd (cgroupfs,
+# events to a file).
+write_podman_config() {
+  conf_dir=$XDG_RUNTIME_DIR/docker-in-workspaces
+  : "${CONTAINERS_CONF:=$conf_dir/containers.conf}" "${CONTAINERS_STORAGE_CONF:=$conf_dir/storage.conf}"
+  export CONTAINERS_CONF CONTAINERS_STORAGE_CONF
+  mkdir -p "$(dirname "$CONTAINERS_CONF")" "$(dirname "$CONTAINERS_STORAGE_CONF")"
+  runtime=crun
+  command -v crun >/dev/null 2>&1 || runtime=runc
+  cat >"$CONTAINERS_CONF" <<EOF
+# Written by start-docker.sh (docker-in-workspaces) at every start.
+[containers]
+default_sysctls = []
+pidns = "host"
+volumes = ["/proc:/proc"]
+
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+runtime = "$runtime"
+EOF
+  # overlay, not vfs (Podman 4.3 picks vfs otherwise): native rootless overlay, kernel >= 5.13.
+  cat >"$CONTAINERS_STORAGE_CONF" <<EOF
+# Written by start-docker.sh (docker-in-workspaces) at every start.
+[storage]
+driver = "overlay"
+graphroot = "$data_root/storage"
+runroot = "$XDG_RUNTIME_DIR/containers"
+EOF
+}
+
+start_podman() {
+  daemon_log=${DIW_DOCKERD_LOG:-$XDG_RUNTIME_DIR/podman.log}
+  own_dir "$XDG_RUNTIME_DIR" 700
+  own_dir "$data_root" 700
+  mkdir -p "$(dirname "$socket")"
+  rm -f "$socket"  # a socket left by the previous container would look ready
+  write_podman_config
+  as_root=
+  pidfile=  # stop_daemon signals the service through its parent
+  lock_data_root
+  set -- podman system service --time=0 "unix://$socket"
+  log "starting rootless Podman's Docker API: $*"
+  if [ -n "$locked" ]; then set -- flock -n "$lockfile" "$@"; fi
+  spawn "$@"
+}
+
 start_daemon() {
+  if [ "$mode" = podman ]; then start_podman; return; fi
   mtu=${DIW_DOCKERD_MTU:-}
   if [ -z "$mtu" ]; then
     mtu=$(cat "/sys/class/net/${DIW_DOCKERD_MTU_FROM:-eth0}/mtu" 2>/dev/null || true)

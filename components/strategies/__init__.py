@@ -22,6 +22,8 @@ STRATEGY_MODULES = (
     "dind_rootless",
     "sysbox",
     "envbox",
+    "podman",
+    "dind_userns",
 )
 """The registry: every strategy module of this package, by name (tests/test_strategies.py checks it is complete)."""
 

@@ -40,6 +40,60 @@ class StrategyError(ValueError):
         self.reason = message
 
 
+class Seccomp(str, Enum):
+    """Which seccomp profile a container runs under."""
+
+    RUNTIME_DEFAULT = "RuntimeDefault"
+    """The engine's (Docker's, the container runtime's) default profile."""
+    LOCALHOST = "Localhost"
+    """A profile shipped with this library (`ContainerSpec.seccomp_profile`): still a filter, a wider one."""
+    UNCONFINED = "Unconfined"
+    """No seccomp filter at all."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class AppArmor(str, Enum):
+    """Which AppArmor profile a container runs under (on hosts and nodes that have AppArmor)."""
+
+    RUNTIME_DEFAULT = "RuntimeDefault"
+    """The runtime's default profile (Docker's `docker-default`): it denies mount."""
+    UNCONFINED = "Unconfined"
+    """No AppArmor profile."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class ProcMount(str, Enum):
+    """Kubernetes' procMount: Default masks and makes read-only parts of /proc (as Docker does), Unmasked not."""
+
+    DEFAULT = "Default"
+    UNMASKED = "Unmasked"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+ROOTLESS_ENGINES_PROFILE = "rootless-engines"
+"""The seccomp profile for rootless Podman and rootless dockerd in an unprivileged container:
+containers-common's (it allows clone/unshare/mount for user namespaces), plus sethostname and setdomainname
+without CAP_SYS_ADMIN. File: components/profiles/seccomp-rootless-engines.json."""
+
+
+class Device(str, Enum):
+    """A host (node) device a container needs. On Kubernetes a device-plugin resource stands for it."""
+
+    TUN = "/dev/net/tun"
+    """User-mode networking (slirp4netns, rootlesskit) creates a tap device."""
+    FUSE = "/dev/fuse"
+    """fuse-overlayfs, where native rootless overlay is not available."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass(frozen=True)
 class StrategyOptions:
     """The inputs every strategy may read. Defaults are the safe, common ones."""
@@ -51,6 +105,8 @@ class StrategyOptions:
     daemon_socket_gid: int = ROOTLESS_UID
     """GID the inner daemon gives its socket (`dockerd --group`), so uid 1000 can use it."""
     runtime: str = DEFAULT_SYSBOX_RUNTIME
+    app_armor: AppArmor = AppArmor.RUNTIME_DEFAULT
+    """podman, dind-userns: the workspace container's AppArmor profile (hosts with AppArmor)."""
     # envbox (see the envbox block below)
     envbox_image: str = DEFAULT_ENVBOX_IMAGE
     """envbox: image of the outer container."""
@@ -98,6 +154,9 @@ class DaemonKind(str, Enum):
     """dockerd as root (uid 0, or through passwordless sudo); its data root is /var/lib/docker."""
     ROOTLESS = "rootless"
     """dockerd under rootlesskit as an unprivileged user; the socket and the data root belong to that user."""
+    PODMAN = "podman"
+    """Not dockerd: rootless Podman's Docker-compatible API (`podman system service`) as an unprivileged user;
+    the socket and the storage (images, containers, volumes) belong to that user."""
 
     def __str__(self) -> str:
         return self.value
@@ -193,6 +252,19 @@ class ContainerSpec:
     nested_ports_on_localhost: bool = True
     """Ports published by nested containers answer on this container's 127.0.0.1. False when the daemon
     is the host's (dood): they land on the host, and the adapter tells the workspace where that is."""
+    seccomp: Seccomp = Seccomp.RUNTIME_DEFAULT
+    seccomp_profile: str | None = None
+    """With Seccomp.LOCALHOST: the shipped profile's name (ROOTLESS_ENGINES_PROFILE)."""
+    apparmor: AppArmor = AppArmor.RUNTIME_DEFAULT
+    proc_mount: ProcMount = ProcMount.DEFAULT
+    """UNMASKED needs a user namespace of the container's own (`user_namespace`): the Kubernetes API refuses
+    it otherwise, and without one it would hand the host's /proc/sys to the container."""
+    devices: tuple[Device, ...] = ()
+    cap_add: tuple[str, ...] = ()
+    """Capabilities beyond the runtime's default set (names without CAP_)."""
+    cap_drop: tuple[str, ...] = ()
+    no_new_privileges: bool = False
+    """Kubernetes' allowPrivilegeEscalation: false. Breaks newuidmap's file capabilities (rootless engines)."""
     # envbox (see the envbox block below)
     host_paths: tuple[HostPathMount, ...] = ()
     """Host (node) directories mounted read-only."""
@@ -205,6 +277,13 @@ class ContainerSpec:
     @property
     def runs_as_root(self) -> bool:
         return self.run_as_user in (None, 0)
+
+    def __post_init__(self) -> None:
+        # Facts of the plan itself, so every strategy module gets them right (not user errors).
+        if (self.seccomp == Seccomp.LOCALHOST) != (self.seccomp_profile is not None):
+            raise ValueError("seccomp_profile is given exactly when seccomp is Localhost")
+        if self.proc_mount == ProcMount.UNMASKED and not self.user_namespace:
+            raise ValueError("an unmasked /proc needs the container's own user namespace (user_namespace=True)")
 
     @property
     def env_dict(self) -> dict[str, str]:
@@ -232,6 +311,14 @@ class WorkspacePlan:
     @property
     def sidecars(self) -> tuple[ContainerSpec, ...]:
         return tuple(c for c in self.containers if c.role != WORKSPACE)
+
+    @property
+    def kubernetes_only(self) -> bool:
+        """A container needs a user namespace of its own without a runtime that makes one (sysbox's does), or an
+        unmasked /proc: Kubernetes' hostUsers/procMount express that, a Docker host (pulumi-docker) cannot."""
+        return any(
+            c.proc_mount == ProcMount.UNMASKED or (c.user_namespace and c.runtime is None) for c in self.containers
+        )
 
     @property
     def daemon_container(self) -> ContainerSpec | None:

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from pulumi_policy import ResourceValidationPolicy
 
-from . import daemons, host_socket, privileged, secret_env, sysbox
+from . import confinement, daemons, host_socket, privileged, secret_env, sysbox
 
-POLICY_MODULES = (host_socket, privileged, sysbox, daemons, secret_env)
+POLICY_MODULES = (host_socket, privileged, confinement, sysbox, daemons, secret_env)
 """The pack's policies: adding one is a module with its check and `POLICY`, and its name here."""
 
 POLICIES: list[ResourceValidationPolicy] = [module.POLICY for module in POLICY_MODULES]

@@ -39,7 +39,7 @@ from .shapes import (
 # The start script's knobs (components/workload.py start_env; kept in sync by tests/test_policy.py).
 MODE_ENV = "DIW_DOCKERD_MODE"
 DATA_ROOT_ENV = "DIW_DOCKERD_DATA_ROOT"
-DAEMON_MODES = ("rootful", "rootless")
+DAEMON_MODES = ("rootful", "rootless", "podman")
 """The modes that start a daemon: the values of the components' DaemonKind (the pack cannot import them)."""
 START_SCRIPT_NAME = "start-docker.sh"
 ENVBUILDER_INIT_SCRIPT = "ENVBUILDER_INIT_SCRIPT"
@@ -130,7 +130,13 @@ def _at_data_root(mount_path: Any, data_root: str) -> bool:
         return False
     if data_root == ROOTLESS_DATA_ROOT_SUFFIX:
         return path.endswith(ROOTLESS_DATA_ROOT_SUFFIX)
-    return path == norm(data_root)
+    root = norm(data_root) or data_root
+    if path == root:
+        return True
+    # A data root in a directory of a volume mounted where a data root goes (dind-userns: the PVC's own root is
+    # root's, so the daemon keeps its data one level down); a home volume above it does not count.
+    at_data_root_place = path.endswith(ROOTLESS_DATA_ROOT_SUFFIX) or path == ROOTFUL_DATA_ROOT
+    return at_data_root_place and root.startswith(path.rstrip("/") + "/")
 
 
 def daemon_data_root_on_volume(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:

@@ -128,7 +128,7 @@ class EngineMocks(pulumi.runtime.Mocks):
         known = {
             "name", "image", "entrypoints", "command", "envs", "privileged", "runtime", "user", "groupAdds",
             "mounts", "uploads", "healthcheck", "wait", "waitTimeout", "networkMode", "restart", "mustRun", "labels",
-            "init", "hosts", "attach", "logs",
+            "init", "hosts", "attach", "logs", "securityOpts", "devices", "capabilities",
         }  # fmt: skip
         _reject_unknown("Container", inputs, known)
         digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
@@ -187,6 +187,21 @@ class EngineMocks(pulumi.runtime.Mocks):
             if inputs["runtime"] not in runtimes:
                 raise UnsupportedInput(f"runtime {inputs['runtime']!r} is not installed on this engine")
             kwargs["runtime"] = inputs["runtime"]
+        if inputs.get("securityOpts"):
+            kwargs["security_opt"] = list(inputs["securityOpts"])
+        if inputs.get("devices"):
+            for device in inputs["devices"]:
+                _reject_unknown("device", device, {"hostPath", "containerPath", "permissions"})
+            kwargs["devices"] = [
+                f"{d['hostPath']}:{d.get('containerPath', d['hostPath'])}:{d.get('permissions', 'rwm')}"
+                for d in inputs["devices"]
+            ]
+        if inputs.get("capabilities"):
+            _reject_unknown("capabilities", inputs["capabilities"], {"adds", "drops"})
+            if inputs["capabilities"].get("adds"):
+                kwargs["cap_add"] = list(inputs["capabilities"]["adds"])
+            if inputs["capabilities"].get("drops"):
+                kwargs["cap_drop"] = list(inputs["capabilities"]["drops"])
         mounts = []
         for mount in inputs.get("mounts", []):
             _reject_unknown("mount", mount, {"type", "source", "target", "readOnly"})
@@ -203,6 +218,8 @@ class EngineMocks(pulumi.runtime.Mocks):
             for key, value in equivalent.items():
                 if key == "mounts":
                     mounts.extend(value)
+                elif key in ("security_opt", "devices", "cap_add", "cap_drop"):
+                    kwargs[key] = list(kwargs.get(key, [])) + list(value)
                 else:
                     kwargs[key] = value
             host_config_extra = engine.privileged_equivalent_host_config_extra(self.client)

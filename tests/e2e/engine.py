@@ -80,11 +80,100 @@ def busybox_tar() -> Path:
     return cache_dir() / "busybox.tar"
 
 
-def client(timeout: int = 120) -> docker.DockerClient:
-    """A client of the private daemon (or of ``$DOCKER_HOST``); pings it."""
-    c = docker.DockerClient(base_url=docker_host(), timeout=timeout)
+def client(timeout: int = 120, base_url: Optional[str] = None) -> docker.DockerClient:
+    """A client of the private daemon (or of ``$DOCKER_HOST``, or of `base_url`); pings it."""
+    url = base_url or docker_host()
+    c = docker.DockerClient(base_url=url, timeout=timeout)
     c.ping()
+    c.diw_base_url = url  # type: ignore[attr-defined]  # docker-py keeps only its transport's URL
     return c
+
+
+def base_url_of(c: docker.DockerClient) -> str:
+    """The URL `c` was made with (by :func:`client`), to open another connection to that engine."""
+    return getattr(c, "diw_base_url", None) or docker_host()
+
+
+def role_present(c: docker.DockerClient, role: str) -> bool:
+    try:
+        c.images.get(SELECTION.name(role))
+    except docker.errors.ImageNotFound:
+        return False
+    return True
+
+
+def require_role(c: docker.DockerClient, role: str) -> str:
+    """The image of `role`, or skip the test saying why (a failure under DIW_E2E_REQUIRED=1)."""
+    import pytest
+
+    name = SELECTION.name(role)
+    try:
+        c.images.get(name)
+    except docker.errors.ImageNotFound:
+        reason = f"image {name} ({role}) is not on the engine: run `bash tests/e2e/images/build.sh`"
+        if os.environ.get("DIW_E2E_REQUIRED") == "1":
+            pytest.fail(f"e2e required but {reason}")
+        pytest.skip(reason)
+    return name
+
+
+def apparmor_enabled() -> bool:
+    """Whether this host (node) enforces AppArmor: then Docker gives containers its `docker-default` profile."""
+    try:
+        return Path("/sys/module/apparmor/parameters/enabled").read_text().strip() == "Y"
+    except OSError:
+        return False
+
+
+def unprivileged_engine_args() -> dict[str, str]:
+    """What the podman and dind-userns workspaces need from this host's e2e: on an AppArmor host the runtime's
+    default profile denies the mounts rootless engines make (FINDINGS.md), so `app_armor_profile: Unconfined`
+    (printed, as every such deviation is)."""
+    if not apparmor_enabled():
+        return {}
+    print("\n[e2e] this host enforces AppArmor: podman/dind-userns workspaces get app_armor_profile Unconfined")
+    return {"app_armor_profile": "Unconfined"}
+
+
+USERNS_DOCKER_HOST_ENV = "DIW_E2E_USERNS_DOCKER_HOST"
+"""A second private engine started with --userns-remap (`.ci/dockerd.sh` with DIW_DOCKERD_USERNS_REMAP): where the
+pod runner runs pods with `hostUsers: false`."""
+
+
+def userns_remapped(c: docker.DockerClient) -> bool:
+    """Whether the engine maps every container's root to subordinate ids (dockerd --userns-remap)."""
+    return any("name=userns" in option for option in c.info().get("SecurityOptions") or [])
+
+
+def userns_client(timeout: int = 120) -> tuple[Optional[docker.DockerClient], str]:
+    """A client of the user-namespaced engine at $DIW_E2E_USERNS_DOCKER_HOST, or None and why not."""
+    host = os.environ.get(USERNS_DOCKER_HOST_ENV)
+    if not host:
+        return None, (
+            f"{USERNS_DOCKER_HOST_ENV} is not set (a second private engine with --userns-remap stands in for a node "
+            "with user namespaces: DIW_DOCKERD_USERNS_REMAP=<user> bash .ci/dockerd.sh start, see docs/ci.md)"
+        )
+    try:
+        c = client(timeout=timeout, base_url=host)
+    except Exception as exc:  # noqa: BLE001 - any failure means "no engine"
+        return None, f"no Docker engine at {host} ({exc})"
+    if not userns_remapped(c):
+        return None, f"the engine at {host} does not run with --userns-remap"
+    return c, ""
+
+
+def copy_images(source: docker.DockerClient, target: docker.DockerClient, names: list[str]) -> list[str]:
+    """`docker save | docker load` of the images `target` lacks (engines with their own data roots); the copied."""
+    copied = []
+    for name in names:
+        try:
+            target.images.get(name)
+            continue
+        except docker.errors.ImageNotFound:
+            pass
+        target.images.load(b"".join(source.images.get(name).save(named=True)))
+        copied.append(name)
+    return copied
 
 
 def missing_images(c: docker.DockerClient) -> list[str]:
@@ -370,14 +459,14 @@ def remove_labelled(c: docker.DockerClient, label: str = "diw.e2e") -> None:
             pass
 
 
-def plain_start_seconds(c: docker.DockerClient, repeat: int) -> float:
-    """The benchmarks' baseline: a plain container of the workspace image, from start until an exec in it works
-    (median of `repeat`)."""
+def plain_start_seconds(c: docker.DockerClient, repeat: int, image: Optional[str] = None) -> float:
+    """The benchmarks' baseline: a plain container of the workspace image (or `image`), from start until an exec
+    in it works (median of `repeat`)."""
     import statistics
 
     samples = []
     for _ in range(repeat):
-        container = c.containers.create(WORKSPACE_IMAGE, ["sleep", "infinity"], labels={"diw.e2e": "1"})
+        container = c.containers.create(image or WORKSPACE_IMAGE, ["sleep", "infinity"], labels={"diw.e2e": "1"})
         try:
             started = time.monotonic()
             container.start()

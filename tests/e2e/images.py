@@ -74,6 +74,8 @@ class Role:
     registry: str
     home: dict[str, str]
     """Workspace roles: the image user's home per source (the components' `home_path`)."""
+    built_for_both: bool = False
+    """Built locally for either source (build-unprivileged.sh), so pull.sh does not pull it."""
 
 
 ROLES: dict[str, Role] = {
@@ -113,6 +115,17 @@ ROLES: dict[str, Role] = {
             {},
         ),
         Role(
+            "unprivileged",
+            "workspace image for podman and dind-userns: rootless Podman (its Docker API for the docker CLI and "
+            "docker-compose) and rootless dockerd, newuidmap with file capabilities, subuid coder:1001:64535; "
+            "built locally for both sources (build-unprivileged.sh): no public image has both set up so",
+            None,
+            "diw-test/unprivileged:latest",
+            "diw-test/unprivileged:latest",
+            {LOCAL: "/home/coder", REGISTRY: "/home/coder"},
+            built_for_both=True,
+        ),
+        Role(
             "busybox",
             "image for nested `docker run` (loaded from busybox.tar into nested daemons)",
             None,
@@ -122,8 +135,9 @@ ROLES: dict[str, Role] = {
         ),
     )
 }
-REQUIRED = tuple(ROLES)
-"""Roles every e2e run needs: all of them."""
+REQUIRED = tuple(role for role, r in ROLES.items() if not r.built_for_both)
+"""Roles every e2e run needs. The unprivileged image (build.sh can leave it out) only its own tests need: they
+skip without it, saying so (engine.require_role)."""
 
 
 # --- where the choice is recorded ----------------------------------------------------------------------------------
@@ -202,6 +216,8 @@ class Selection:
         default home (/home/coder, both sources); dood refuses an explicit one."""
         if strategy == "dind-rootless":
             return {"image": DIND_ROOTLESS, "home_path": self.home("rootless")}
+        if strategy in ("podman", "dind-userns"):
+            return {"image": self.name("unprivileged"), "home_path": self.home("unprivileged")}
         return {"image": CODER_BASE}
 
     def stand_ins(self) -> dict[str, str]:
@@ -254,7 +270,8 @@ def main(argv: list[str]) -> int:
         print(names(argv[1])[argv[2]])
         return 0
     if len(argv) == 2 and argv[0] == "names" and argv[1] in SOURCES:
-        print("\n".join(sorted(set(names(argv[1]).values()))))
+        pulled = {role: name for role, name in names(argv[1]).items() if not ROLES[role].built_for_both}
+        print("\n".join(sorted(set(pulled.values()))))
         return 0
     if len(argv) == 3 and argv[0] == "record" and argv[1] in SOURCES:
         print(f"[images.py] {write_record(argv[1], by=argv[2]).describe()}")

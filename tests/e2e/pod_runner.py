@@ -38,7 +38,15 @@ kubelet turn each Deployment's pod template into containers on the engine:
   Kubernetes does, not a `docker restart`) with the kubelet's back-off (at once, then
   10 s doubling to 5 min), for the pod's `restartPolicy: Always`;
 - a hostPath of type Socket at `/var/run/docker.sock` is the private engine's socket
-  (this machine is the node).
+  (this machine is the node);
+- `hostUsers: false` only on an engine started with --userns-remap (the stand-in for a node with
+  user namespaces: every container's root is a subordinate id; elsewhere the pod fails, saying so),
+  `procMount: Unmasked` as empty MaskedPaths/ReadonlyPaths (refused, as the API does, without
+  `hostUsers: false`), `seccompProfile` (Localhost profiles from the node's seccomp root: the
+  library's components/profiles/, as docs/kubernetes.md says to install them), `appArmorProfile`
+  (RuntimeDefault or Unconfined), and extended-resource limits offered by
+  the node's device plugins (NODE_DEVICE_PLUGINS: the device node handed to the container; any other
+  leaves the pod Pending).
 
 A field this module does not know fails loudly (`UnsupportedField`); it is never
 dropped. What it does not reproduce is listed in tests/e2e/FINDINGS.md ("Kubernetes
@@ -195,15 +203,37 @@ _MEMORY_UNITS = {None: 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "Ki":
 _MEMORY_UNITS["Ti"] = 2**40
 
 
+NODE_DEVICE_PLUGINS = {
+    "squat.ai/tun": "/dev/net/tun",
+    "squat.ai/fuse": "/dev/fuse",
+    "github.com/fuse": "/dev/fuse",
+}
+"""The extended resources this "node"'s device plugins offer, and the device each one hands a container (what
+squat/generic-device-plugin's Allocate does: the device node, rw)."""
+
+KUBELET_SECCOMP_PROFILES = {
+    f"docker-in-workspaces/{path.name.removeprefix('seccomp-')}": path
+    for path in (Path(__file__).resolve().parents[2] / "components" / "profiles").glob("seccomp-*.json")
+}
+"""The node's seccomp root (/var/lib/kubelet/seccomp): the library's profiles, installed as the README says."""
+
+
 def _limits(where: str, resources: dict) -> dict[str, Any]:
     _reject_unknown(where, resources, {"requests", "limits"})
     kwargs: dict[str, Any] = {}
     limits = resources.get("limits") or {}
     for name in resources.get("requests") or {}:  # scheduling only: nothing for the kubelet to enforce here
-        if name not in ("cpu", "memory", "ephemeral-storage"):
+        if name not in ("cpu", "memory", "ephemeral-storage") and name not in NODE_DEVICE_PLUGINS:
             raise UnsupportedField(f"{where}.requests.{name}")
     for name, quantity in limits.items():
-        if name == "cpu" and (m := _CPU.match(str(quantity))):
+        if "/" in name:  # an extended resource: a device plugin on the node, or the pod stays Pending
+            if name not in NODE_DEVICE_PLUGINS:
+                raise PodFailed(f"{where}: 0/1 nodes are available: 1 Insufficient {name} (no device plugin offers it)")
+            if int(quantity) != 1:
+                raise UnsupportedField(f"{where}.limits.{name}: {quantity!r} (one device per container)")
+            device = NODE_DEVICE_PLUGINS[name]
+            kwargs.setdefault("devices", []).append(f"{device}:{device}:rwm")
+        elif name == "cpu" and (m := _CPU.match(str(quantity))):
             kwargs["nano_cpus"] = int(float(m.group(1)) * (10**6 if m.group(2) else 10**9))
         elif name == "memory" and (m := _MEMORY.match(str(quantity))):
             kwargs["mem_limit"] = int(float(m.group(1)) * _MEMORY_UNITS[m.group(2)])
@@ -372,8 +402,12 @@ class Pod:
             runtimes = client.info().get("Runtimes", {})
             if spec["runtimeClassName"] not in runtimes:
                 raise UnsupportedField(f"pod {name}: runtimeClassName {spec['runtimeClassName']!r} not on this node")
-        if spec.get("hostUsers") is False:
-            raise UnsupportedField(f"pod {name}: hostUsers false (user namespaces) is not reproduced")
+        self.host_users = spec.get("hostUsers") is not False
+        if not self.host_users and not engine.userns_remapped(client):
+            raise UnsupportedField(
+                f"pod {name}: hostUsers false (user namespaces) needs an engine with --userns-remap "
+                "(the stand-in for a node's user namespaces; DIW_E2E_USERNS_DOCKER_HOST)"
+            )
         security = spec.get("securityContext") or {}
         _reject_unknown(
             f"pod {name}.securityContext",
@@ -685,7 +719,7 @@ class Pod:
             own,
             {
                 "privileged", "runAsUser", "runAsGroup", "runAsNonRoot", "allowPrivilegeEscalation",
-                "readOnlyRootFilesystem", "capabilities",
+                "readOnlyRootFilesystem", "capabilities", "seccompProfile", "appArmorProfile", "procMount",
             },
         )  # fmt: skip
         security.update(own)
@@ -742,6 +776,33 @@ class Pod:
                     Mount(mount["mountPath"], volume["source"], type="volume", read_only=read_only, no_copy=True)
                 )
         state.host_config_extra = {}
+        seccomp = security.get("seccompProfile")
+        if seccomp:
+            _reject_unknown(f"{where}.securityContext.seccompProfile", seccomp, {"type", "localhostProfile"})
+            if seccomp["type"] == "Unconfined":
+                kwargs.setdefault("security_opt", []).append("seccomp=unconfined")
+            elif seccomp["type"] == "Localhost":
+                profile = KUBELET_SECCOMP_PROFILES.get(seccomp.get("localhostProfile", ""))
+                if profile is None:  # the kubelet: CreateContainerError, the profile is not on the node
+                    raise PodFailed(
+                        f"{where}: seccomp profile {seccomp.get('localhostProfile')!r} not found on the node"
+                    )
+                kwargs.setdefault("security_opt", []).append(f"seccomp={profile.read_text()}")
+            elif seccomp["type"] != "RuntimeDefault":
+                raise UnsupportedField(f"{where}.securityContext.seccompProfile.type {seccomp['type']!r}")
+        apparmor = security.get("appArmorProfile")
+        if apparmor:
+            _reject_unknown(f"{where}.securityContext.appArmorProfile", apparmor, {"type", "localhostProfile"})
+            if apparmor["type"] == "Unconfined":
+                kwargs.setdefault("security_opt", []).append("apparmor=unconfined")
+            elif apparmor["type"] != "RuntimeDefault":
+                raise UnsupportedField(f"{where}.securityContext.appArmorProfile.type {apparmor['type']!r}")
+        if security.get("procMount", "Default") == "Unmasked":
+            if self.host_users:  # the API's validation
+                raise PodFailed(f"{where}: securityContext.procMount: Unmasked requires hostUsers: false")
+            state.host_config_extra = dict(engine.UNMASK_SYSTEM_PATHS)
+        elif security.get("procMount", "Default") != "Default":
+            raise UnsupportedField(f"{where}.securityContext.procMount {security['procMount']!r}")
         if security.get("privileged"):
             equivalent = engine.privileged_equivalent_host_config_kwargs(self.client, image)
             for key, value in equivalent.items():
@@ -774,9 +835,12 @@ class Pod:
             client.containers.get(kwargs["name"]).remove(force=True)
         except docker.errors.NotFound:
             pass
-        ctr = engine.run_container(
-            client, image, kwargs.pop("command", None), host_config_extra=state.host_config_extra, **kwargs
-        )
+        try:
+            ctr = engine.run_container(
+                client, image, kwargs.pop("command", None), host_config_extra=state.host_config_extra, **kwargs
+            )
+        except docker.errors.APIError as error:  # the engine's reason, not only the HTTP status
+            raise PodFailed(f"container {state.name}: the engine refused it: {error.explanation}") from error
         now = time.monotonic()
         with self._lock:
             state.docker_id = ctr.id
@@ -830,7 +894,8 @@ class Pod:
     def _run(self) -> None:
         client = None
         try:
-            client = engine.client(timeout=300)  # its own connection: the tests use theirs meanwhile
+            # Its own connection to the same engine: the tests use theirs meanwhile.
+            client = engine.client(timeout=300, base_url=engine.base_url_of(self.client))
             for state in self.containers:
                 if state.kind == "main":
                     continue

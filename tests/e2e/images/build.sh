@@ -10,6 +10,9 @@
 #                              and running as coder: shaped like codercom/enterprise-base
 #   diw-test/busybox:latest    /bin/busybox from Debian's busybox-static, for
 #                              nested `docker run`; also saved to busybox.tar
+#   diw-test/unprivileged:latest  rootless Podman and rootless dockerd for unprivileged
+#                              containers (strategies podman, dind-userns): built by
+#                              build-unprivileged.sh for either source (no public image fits)
 #
 # Usage: tests/e2e/images/build.sh            (DOCKER_HOST defaults to the
 #        private daemon of .ci/dockerd.sh)
@@ -46,8 +49,22 @@ log() { echo "[build.sh] $*" >&2; }
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 IMAGES_PY="$HERE/../images.py"
-case "$(python3 "$IMAGES_PY" source)" in
-  registry) exec bash "$HERE/pull.sh" ;;
+# The workspace image of podman and dind-userns is built locally for either source (no public
+# image fits); DIW_E2E_SKIP_UNPRIVILEGED=1 leaves it out (their e2e tests then skip, saying so).
+build_unprivileged() {
+  if [ "${DIW_E2E_SKIP_UNPRIVILEGED:-0}" = 1 ]; then
+    log "not building diw-test/unprivileged (DIW_E2E_SKIP_UNPRIVILEGED=1): the podman and dind-userns e2e tests will skip"
+    return 0
+  fi
+  DIW_E2E_CACHE="$CACHE" bash "$HERE/build-unprivileged.sh" "$MIRROR"
+}
+
+SOURCE="$(python3 "$IMAGES_PY" source)"
+case "$SOURCE" in
+  registry)
+    bash "$HERE/pull.sh"
+    [ "${DIW_E2E_SKIP_UNPRIVILEGED:-0}" = 1 ] && { build_unprivileged; exit 0; }
+    ;;
   local) ;;
   *) log "tests/e2e/images.py could not choose an image source"; exit 1 ;;
 esac
@@ -88,15 +105,29 @@ apt_mirror() {
 }
 
 MIRROR="${DIW_E2E_MIRROR:-$(apt_mirror || true)}"
+if [ -z "$MIRROR" ] && [ "$SOURCE" = registry ]; then
+  # A registry answers, so the network does: an Ubuntu runner has no Debian source of its own.
+  MIRROR=http://deb.debian.org/debian
+  log "no 'deb' source for $SUITE in /etc/apt; using $MIRROR for diw-test/unprivileged"
+fi
 [ -n "$MIRROR" ] || { log "no 'deb' source for $SUITE found in /etc/apt; set DIW_E2E_MIRROR"; exit 1; }
 
-if ! command -v debootstrap >/dev/null 2>&1; then
+# debootstrap checks Debian's Release signatures with debian-archive-keyring (not on an Ubuntu host by default).
+need_packages=()
+command -v debootstrap >/dev/null 2>&1 || need_packages+=(debootstrap)
+[ -e /usr/share/keyrings/debian-archive-keyring.gpg ] || need_packages+=(debian-archive-keyring)
+command -v setcap >/dev/null 2>&1 || need_packages+=(libcap2-bin)  # build-unprivileged.sh: file capabilities
+if [ ${#need_packages[@]} -gt 0 ]; then
   t=$SECONDS
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >&2
-  timing "apt-get install debootstrap" $t
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_packages[@]}" >&2
+  timing "apt-get install ${need_packages[*]}" $t
 fi
 docker version >/dev/null || { log "no Docker engine answers at $DOCKER_HOST (run .ci/dockerd.sh start)"; exit 1; }
+if [ "$SOURCE" = registry ]; then
+  build_unprivileged
+  exit 0
+fi
 
 mkdir -p "$CACHE"
 ARCH="$(dpkg --print-architecture)"
@@ -243,6 +274,8 @@ chmod a+r "$BB_SAVE"
 # Tarballs of earlier keys (this script or the package list changed).
 find "$CACHE" -maxdepth 1 -type f \( -name 'workspace-*.tar' -o -name 'busybox-*.tar' \) \
   ! -name "*-$KEY.tar" -print -delete | sed 's/^/[build.sh] removed old /' >&2
+
+build_unprivileged
 
 docker image ls --format '{{.Repository}}:{{.Tag}} {{.ID}} {{.Size}}' | grep '^diw-test/' >&2 || true
 DIW_E2E_CACHE="$CACHE" python3 "$IMAGES_PY" record local build.sh
