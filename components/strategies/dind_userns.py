@@ -10,32 +10,26 @@ No privileged flag, no capability added, seccomp filtered by the shipped `rootle
 
 from ..strategy import Strategy
 from .spec import (
-    ROOTLESS_ENGINES_PROFILE,
-    ROOTLESS_UID,
-    WORKSPACE,
-    ContainerSpec,
+    ROOTLESS_RUNTIME_DIR,
     DaemonKind,
     DaemonSpec,
-    Device,
     ProcMount,
-    Seccomp,
     StrategyOptions,
     VolumeMount,
     WorkspacePlan,
     data_root_volume,
     home_volume,
+    unprivileged_engine,
 )
 
 STRATEGY = Strategy.DIND_USERNS
-
-RUNTIME_DIR = f"/run/user/{ROOTLESS_UID}"
 
 
 def plan(options: StrategyOptions) -> WorkspacePlan:
     volume_path = f"{options.home_path}/.local/share/docker"
     daemon = DaemonSpec(
         kind=DaemonKind.ROOTLESS,
-        socket=f"{RUNTIME_DIR}/docker.sock",
+        socket=f"{ROOTLESS_RUNTIME_DIR}/docker.sock",
         # A directory inside the volume, not its root: a fresh PVC's root is root's (group-writable with fsGroup),
         # and rootless dockerd must own its data root (it chmods it); an unprivileged image has no sudo to fix
         # that. The volume's root then keeps what fsGroup's OnRootMismatch expects, so the kubelet does not walk
@@ -44,17 +38,6 @@ def plan(options: StrategyOptions) -> WorkspacePlan:
     )
     home, home_mount = home_volume(options)
     data, _ = data_root_volume(volume_path)
-    workspace = ContainerSpec(
-        role=WORKSPACE,
-        run_as_user=ROOTLESS_UID,
-        mounts=(VolumeMount(data.key, volume_path), home_mount),
-        env=(("DOCKER_HOST", daemon.docker_host), ("XDG_RUNTIME_DIR", RUNTIME_DIR)),
-        daemon=daemon,
-        user_namespace=True,
-        proc_mount=ProcMount.UNMASKED,
-        seccomp=Seccomp.LOCALHOST,
-        seccomp_profile=ROOTLESS_ENGINES_PROFILE,
-        apparmor=options.app_armor,
-        devices=(Device.TUN,),
-    )
+    mounts = (VolumeMount(data.key, volume_path), home_mount)
+    workspace = unprivileged_engine(options, daemon, mounts, (), user_namespace=True, proc_mount=ProcMount.UNMASKED)
     return WorkspacePlan(STRATEGY, daemon.docker_host, (workspace,), (data, home))

@@ -9,25 +9,20 @@ talk to `podman system service` at DOCKER_HOST.
 
 from ..strategy import Strategy
 from .spec import (
-    ROOTLESS_ENGINES_PROFILE,
-    ROOTLESS_UID,
-    WORKSPACE,
-    ContainerSpec,
+    ROOTLESS_RUNTIME_DIR,
     DaemonKind,
     DaemonSpec,
-    Device,
-    Seccomp,
     StrategyOptions,
     VolumeMount,
     VolumeSpec,
     WorkspacePlan,
     home_volume,
+    unprivileged_engine,
 )
 
 STRATEGY = Strategy.PODMAN
 
-RUNTIME_DIR = f"/run/user/{ROOTLESS_UID}"
-CONFIG_DIR = f"{RUNTIME_DIR}/docker-in-workspaces"
+CONFIG_DIR = f"{ROOTLESS_RUNTIME_DIR}/docker-in-workspaces"
 """Where the start script writes Podman's configuration (CONTAINERS_CONF, CONTAINERS_STORAGE_CONF), so that
 every `podman` in the workspace reads the same."""
 STORAGE_VOLUME = "podman"
@@ -36,25 +31,15 @@ STORAGE_VOLUME = "podman"
 def plan(options: StrategyOptions) -> WorkspacePlan:
     daemon = DaemonSpec(
         kind=DaemonKind.PODMAN,
-        socket=f"{RUNTIME_DIR}/podman/podman.sock",
+        socket=f"{ROOTLESS_RUNTIME_DIR}/podman/podman.sock",
         data_root=f"{options.home_path}/.local/share/containers",
     )
     home, home_mount = home_volume(options)
     storage = VolumeSpec(STORAGE_VOLUME, "rootless Podman's images, containers and volumes")
-    workspace = ContainerSpec(
-        role=WORKSPACE,
-        run_as_user=ROOTLESS_UID,
-        mounts=(VolumeMount(STORAGE_VOLUME, daemon.data_root), home_mount),
-        env=(
-            ("CONTAINERS_CONF", f"{CONFIG_DIR}/containers.conf"),
-            ("CONTAINERS_STORAGE_CONF", f"{CONFIG_DIR}/storage.conf"),
-            ("DOCKER_HOST", daemon.docker_host),
-            ("XDG_RUNTIME_DIR", RUNTIME_DIR),
-        ),
-        daemon=daemon,
-        seccomp=Seccomp.LOCALHOST,
-        seccomp_profile=ROOTLESS_ENGINES_PROFILE,
-        apparmor=options.app_armor,
-        devices=(Device.TUN,),
+    config = (
+        ("CONTAINERS_CONF", f"{CONFIG_DIR}/containers.conf"),
+        ("CONTAINERS_STORAGE_CONF", f"{CONFIG_DIR}/storage.conf"),
     )
+    mounts = (VolumeMount(STORAGE_VOLUME, daemon.data_root), home_mount)
+    workspace = unprivileged_engine(options, daemon, mounts, config)
     return WorkspacePlan(STRATEGY, daemon.docker_host, (workspace,), (storage, home))

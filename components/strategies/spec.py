@@ -77,6 +77,8 @@ class ProcMount(str, Enum):
 
 
 ROOTLESS_ENGINES_PROFILE = "rootless-engines"
+ROOTLESS_RUNTIME_DIR = f"/run/user/{ROOTLESS_UID}"
+"""XDG_RUNTIME_DIR of the rootless engines' user: where their sockets are."""
 """The seccomp profile for rootless Podman and rootless dockerd in an unprivileged container:
 containers-common's (it allows clone/unshare/mount for user namespaces), plus sethostname and setdomainname
 without CAP_SYS_ADMIN. File: components/profiles/seccomp-rootless-engines.json."""
@@ -356,3 +358,24 @@ def workspace_with_own_daemon(
         **security,  # type: ignore[arg-type]
     )
     return WorkspacePlan(strategy, daemon.docker_host, (workspace,), (data, home))
+
+
+def unprivileged_engine(
+    options: StrategyOptions, daemon: DaemonSpec, mounts: tuple[VolumeMount, ...], env: tuple[tuple[str, str], ...],
+    **more: object,
+) -> ContainerSpec:  # fmt: skip
+    """The workspace of an engine that runs as uid 1000 in an unprivileged container (podman, dind-userns):
+    no capability added, seccomp filtered by the shipped `rootless-engines` profile, /dev/net/tun for its
+    user-mode network. `more`: further ContainerSpec fields (user_namespace, proc_mount, ...)."""
+    return ContainerSpec(
+        role=WORKSPACE,
+        run_as_user=ROOTLESS_UID,
+        mounts=mounts,
+        env=(*env, ("DOCKER_HOST", daemon.docker_host), ("XDG_RUNTIME_DIR", ROOTLESS_RUNTIME_DIR)),
+        daemon=daemon,
+        seccomp=Seccomp.LOCALHOST,
+        seccomp_profile=ROOTLESS_ENGINES_PROFILE,
+        apparmor=options.app_armor,
+        devices=(Device.TUN,),
+        **more,  # type: ignore[arg-type]
+    )
