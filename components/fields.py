@@ -9,6 +9,7 @@ so every message names the field the way its caller wrote it.
 """
 
 import difflib
+import functools
 import inspect
 import re
 import typing
@@ -133,7 +134,13 @@ class FieldDecl:
     default: Optional[Default]
     constraints: tuple[Any, ...]
     secret: bool
-    doc: Optional[str]
+    owner: type
+    """The TypedDict the field was read from (its docstring may be on a base class)."""
+
+    @property
+    def doc(self) -> Optional[str]:
+        """The docstring under the field. Read only when asked (docs, tests): resolving args never parses source."""
+        return field_doc(self.owner, self.name)
 
 
 _DECLARATIONS: dict[type, dict[str, FieldDecl]] = {}
@@ -162,12 +169,13 @@ def fields(typ: type) -> dict[str, FieldDecl]:
             default=default,
             constraints=tuple(m for m in metadata if isinstance(m, (Between, Matches))),
             secret=SECRET in metadata,
-            doc=field_doc(typ, name),
+            owner=typ,
         )
     _DECLARATIONS[typ] = declared
     return declared
 
 
+@functools.cache
 def field_doc(typ: type, name: str) -> Optional[str]:
     """The docstring under a field, from the class that declares it."""
     import ast
