@@ -3,6 +3,7 @@
     venv/bin/python benchmarks/bench.py            # needs the private engine and test images
     venv/bin/python benchmarks/bench.py --quick    # fewer repeats and a smaller stack (CI)
     venv/bin/python benchmarks/bench.py --program-only
+    venv/bin/python benchmarks/bench.py --against 797c2ca   # the Kubernetes render now vs at a commit
 
 1. Per strategy: time from container start to `docker info` ready, against starting a
    plain container of the same image until an exec in it succeeds.
@@ -13,6 +14,8 @@
    `docker info` in the workspace and to pod Ready, per strategy, against a plain container start.
 4. The program's own cost on big stacks (benchmarks/program_cost.py): the stack program and
    the renderer against the same resources registered literally through the SDK.
+5. `--against COMMIT` (benchmarks/render_against.py): the render of a big Kubernetes stack now, against the
+   same render by an earlier commit's code, alternately in one run.
 
 Rows are printed by `print_rows`; other benchmark modules return rows of the same shape.
 """
@@ -31,6 +34,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "e2e")]
 
 import pod_start  # noqa: E402
 import program_cost  # noqa: E402
+import render_against  # noqa: E402
 import pulumi  # noqa: E402
 
 from components import Strategy  # noqa: E402
@@ -257,13 +261,21 @@ def main() -> None:
         "--quick", action="store_true", help="1 engine repeat, smaller writes; 300 workspaces twice; render 1000 once"
     )
     parser.add_argument("--program-only", action="store_true", help="only the program's cost (no engine needed)")
+    parser.add_argument(
+        "--against",
+        metavar="COMMIT",
+        help="only the render of a 1000-workspace Kubernetes stack, now and by COMMIT's code, alternately",
+    )
     options = parser.parse_args()
+    pulumi.log.info = lambda *a, **k: None  # keep the table readable
+    if options.against:
+        print_rows(render_against.against(options.against, repeat=1 if options.quick else 3))
+        return
     repeat, write_mb = (1, 64) if options.quick else (3, 256)
     # (workspaces, repeats) for the interleaved program runs, then for the render of a big stack per target
     program_size, program_repeat, render_size, render_repeat = (
         (300, 2, 1000, 1) if options.quick else (1000, 3, 1000, 2)
     )
-    pulumi.log.info = lambda *a, **k: None  # keep the table readable
     rows = [] if options.program_only else engine_benchmarks(repeat, write_mb) + pod_start.rows(repeat)
     rows += program_cost.program_benchmarks(program_size, program_repeat, render_size, render_repeat)
     print_rows(rows)

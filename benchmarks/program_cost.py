@@ -68,10 +68,11 @@ def stack_config(target: str, count: int, prefix: str = "ws") -> dict[str, Any]:
     return config
 
 
-def write_project(directory: Path, target: str, count: int, prefix: str = "ws") -> Path:
-    """A project directory whose program is this repository's, with stack `big` of `count` workspaces."""
-    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
-    project["main"] = str(ROOT)
+def write_project(directory: Path, target: str, count: int, prefix: str = "ws", main: Path = ROOT) -> Path:
+    """A project directory whose program is the one in `main` (this repository's), with stack `big` of `count`
+    workspaces."""
+    project = yaml.safe_load((main / "Pulumi.yaml").read_text())
+    project["main"] = str(main)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "Pulumi.yaml").write_text(yaml.safe_dump(project))
     (directory / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump({"config": stack_config(target, count, prefix)}))
@@ -268,11 +269,11 @@ class Sample:
     resources: int
 
 
-def timed(command: list[str], cwd: Path) -> Sample:
+def timed(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> Sample:
     """Wall time and peak RSS of one fresh interpreter."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
-        process = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=err)
+        process = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=err, env=env)
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)
