@@ -34,8 +34,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "e2e")]
 
 import pod_start  # noqa: E402
 import program_cost  # noqa: E402
-import render_against  # noqa: E402
 import pulumi  # noqa: E402
+import render_against  # noqa: E402
 
 from components import Strategy  # noqa: E402
 
