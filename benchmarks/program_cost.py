@@ -289,6 +289,11 @@ def timed(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> S
     return Sample(seconds, usage.ru_maxrss / 1024, resources)
 
 
+def file_count(directory: Path) -> int:
+    """How many files a render wrote under `directory`."""
+    return sum(1 for p in directory.rglob("*") if p.is_file())
+
+
 def _stats(samples: list[Sample]) -> tuple[float, float, float, int]:
     seconds = [s.seconds for s in samples]
     return min(seconds), statistics.median(seconds), max(s.max_rss_mib for s in samples), samples[0].resources
@@ -388,7 +393,7 @@ def render_benchmarks(work: Path, count: int, repeat: int, skip_docker: bool = F
             render_samples.append(timed(render_cmd, ROOT))
         p_min, p_median, _, resources = _stats(program_samples)
         r_min, r_median, rss, _ = _stats(render_samples)
-        files = sum(1 for p in (work / f"out-{target}").rglob("*") if p.is_file())
+        files = file_count(work / f"out-{target}")
         rows.append(
             (
                 f"{target}, {count} workspaces: the program alone (baseline)",

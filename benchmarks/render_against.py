@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 import program_cost
-from program_cost import ROOT, STACK, Row, Sample, timed, write_project
+from program_cost import ROOT, STACK, Row, Sample, file_count, timed, write_project
 
 
 def export_tree(revision: str, directory: Path) -> str:
@@ -46,10 +46,6 @@ def _render(tree: Path, project: Path, out: Path) -> tuple[list[str], dict[str, 
     return command, env
 
 
-def _files(out: Path) -> int:
-    return sum(1 for p in out.rglob("*") if p.is_file())
-
-
 def against(revision: str, target: str = "kubernetes", count: int = 1000, repeat: int = 3) -> list[Row]:
     """Rows: the render of a `count`-workspace `target` stack by `revision`'s code (baseline) and by this tree's."""
     with tempfile.TemporaryDirectory(prefix="diw-against-") as tmp:
@@ -66,7 +62,7 @@ def against(revision: str, target: str = "kubernetes", count: int = 1000, repeat
         for _ in range(repeat):
             for side, (command, env) in runs.items():
                 samples[side].append(timed(command, trees[side], env))
-        files = {side: _files(work / f"out-{side}") for side in trees}
+        files = {side: file_count(work / f"out-{side}") for side in trees}
         if files["earlier"] != files["now"]:
             raise SystemExit(f"--against {revision}: the renders differ in size ({files}); not the same stack")
         base_min, base_median, base_rss, _ = program_cost._stats(samples["earlier"])
