@@ -7,15 +7,19 @@ assert on it, and the e2e harness replays it on a real Docker engine.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
+import pulumi.runtime.resource
 import pulumi.runtime.settings
+from google.protobuf import struct_pb2
+from pulumi.runtime import mocks as sdk_mocks
 from pulumi.runtime import rpc
-from pulumi.runtime.mocks import MockMonitor
+from pulumi.runtime.proto import resource_pb2, source_pb2
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 SECRET_SIG = rpc._special_secret_sig
 SIG_KEY = rpc._special_sig_key
@@ -77,45 +81,89 @@ class Recording:
     """register_outputs per URN."""
 
 
-class _SeenInputs(pulumi.runtime.Mocks):
-    """Hands every call on to `mocks`, keeping the inputs the mock monitor deserialized for `new_resource`: the
-    recording reuses them instead of deserializing each request a second time (about 1 s per 1000 workspaces).
-    The monitor runs registrations on executor threads, hence per thread."""
+PLAIN_LEAVES = (str, bool, int, float, type(None))
+
+
+def _round_trips(value: Any) -> bool:
+    """True if `value`, deserialized from a request, serializes back to the same protobuf value: plain data and
+    secret wrappers of it. Not resource references, assets or archives, which deserialize to objects."""
+    if isinstance(value, PLAIN_LEAVES):
+        return True
+    if isinstance(value, dict):
+        return all(_round_trips(item) for item in value.values())
+    if isinstance(value, list):
+        return all(_round_trips(item) for item in value)
+    return False
+
+
+def echo_response_object(request_object: struct_pb2.Struct, inputs: dict[str, Any], state: dict[str, Any]) -> Any:
+    """The outputs `state` serialized as the mock monitor's response, reusing the request's own serialized
+    inputs wherever `state` holds an input unchanged (the very object deserialized from the request, of plain
+    data): mocks that echo their inputs, as the renderer's and the tests' do, have almost nothing left to
+    serialize. The result equals `rpc.serialize_properties(state)` (tests/test_render.py checks it on every
+    stack's resources); the SDK's mock monitor serializes everything, about 2 s per 1000 Kubernetes workspaces."""
+    reused = [key for key, value in state.items() if key in inputs and inputs[key] is value and _round_trips(value)]
+    if not reused:
+        return _sync_await(rpc.serialize_properties(state, {}))
+    response = struct_pb2.Struct()
+    if len(reused) == len(inputs):
+        response.CopyFrom(request_object)
+    else:
+        for key in reused:
+            response.fields[key].CopyFrom(request_object.fields[key])
+    kept = set(reused)
+    computed = {key: value for key, value in state.items() if key not in kept}
+    if computed:
+        serialized = _sync_await(rpc.serialize_properties(computed, {}))
+        for key in serialized.fields:
+            response.fields[key].CopyFrom(serialized.fields[key])
+    return response
+
+
+class RecordingMonitor(sdk_mocks.MockMonitor):
+    """The SDK's mock monitor, keeping each registration request's inputs and options.
+
+    RegisterResource does what the SDK's does (deserialize the inputs, ask the mocks, keep the registration for
+    `getResource`, answer with the outputs), and records the request; outside previews the answer reuses the
+    request's serialized inputs (`echo_response_object`). Previews take the SDK's own path: there an unknown
+    input deserializes to None, which must go back as null, not as the unknown it was.
+    """
 
     def __init__(self, mocks: pulumi.runtime.Mocks):
-        self.mocks = mocks
-        self.last = threading.local()
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[Optional[str], dict[Any, Any]]:
-        self.last.inputs = args.inputs
-        return self.mocks.new_resource(args)
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> Any:
-        return self.mocks.call(args)
-
-    def __getattr__(self, name: str) -> Any:  # register_transform and whatever later SDKs add
-        return getattr(self.mocks, name)
-
-
-class RecordingMonitor(MockMonitor):
-    """The SDK's mock monitor, keeping each registration request's inputs and options."""
-
-    def __init__(self, mocks: pulumi.runtime.Mocks):
-        self._seen = _SeenInputs(mocks)
-        super().__init__(self._seen)
+        super().__init__(mocks)
         self.records: list[Recorded] = []
         self.outputs: dict[str, dict[str, Any]] = {}
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method's name)
-        self._seen.last.inputs = None
-        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
-        if request.type != "pulumi:pulumi:Stack":
-            inputs = self._seen.last.inputs
+        if request.type == "pulumi:pulumi:Stack" or pulumi.runtime.settings.is_dry_run():
+            response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+            inputs = None if request.type == "pulumi:pulumi:Stack" else rpc.deserialize_properties(request.object)
+        else:
+            urn = self.make_urn(request.parent, request.type, request.name)
+            _ensure_event_loop()  # type: ignore[no-untyped-call]  # deserializing resource references needs a loop
+            inputs = rpc.deserialize_properties(request.object)
+            resource_id, state = self.mocks.new_resource(
+                sdk_mocks.MockResourceArgs(
+                    typ=request.type,
+                    name=request.name,
+                    inputs=inputs,
+                    provider=request.provider,
+                    resource_id=request.importId,
+                    custom=request.custom or False,
+                    transforms=sdk_mocks._resolve_callbacks(request.transforms),
+                )
+            )
+            # As the SDK's monitor keeps it (a mock may give no id); the response's unset id is "".
+            self.resources[urn] = sdk_mocks.MockMonitor.ResourceRegistration(urn, resource_id, state)  # type: ignore[arg-type]
+            response = resource_pb2.RegisterResourceResponse(
+                urn=urn, id=resource_id or "", object=echo_response_object(request.object, inputs, state)
+            )
+        if inputs is not None:
             self.records.append(
                 Recorded(
                     type=request.type,
                     name=request.name,
-                    raw_inputs=rpc.deserialize_properties(request.object) if inputs is None else inputs,
+                    raw_inputs=inputs,
                     parent=request.parent,
                     urn=response.urn,
                     custom=request.custom,
@@ -130,6 +178,24 @@ class RecordingMonitor(MockMonitor):
     def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802
         self.outputs[request.urn] = rpc.deserialize_properties(request.outputs)
         return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
+
+
+@contextlib.contextmanager
+def without_source_positions() -> Iterator[None]:
+    """Registrations without the stack trace the SDK attaches to each (the engine's source positions for
+    diagnostics; nothing recorded reads them). The SDK walks and converts the whole Python stack for every
+    resource: about 2 s per 1000 Kubernetes workspaces. An SDK without `_get_stack_trace` is left as it is
+    (tests/test_render.py fails on the pinned one if the name goes away)."""
+    module = pulumi.runtime.resource
+    original = getattr(module, "_get_stack_trace", None)
+    if original is None:
+        yield
+        return
+    module._get_stack_trace = source_pb2.StackTrace  # an empty trace: no frames, no source position
+    try:
+        yield
+    finally:
+        module._get_stack_trace = original
 
 
 def record(
@@ -147,7 +213,8 @@ def record(
         return pulumi.Output.from_input(program()).apply(lambda value: result.update(value=value))
 
     try:
-        body()
+        with without_source_positions():
+            body()
     except Exception as exc:
         exc.registered = monitor.records  # type: ignore[attr-defined]
         raise

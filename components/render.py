@@ -21,9 +21,7 @@ file (which is never decrypted), is the placeholder `[secret]`.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
-import gc
 import json
 import os
 import runpy
@@ -360,15 +358,6 @@ def render(stack: str, out: Path, project_dir: Path = Path(".")) -> list[str]:
     return list(files)
 
 
-def _close_event_loops() -> None:
-    """The SDK leaves event loops open (one per worker thread that awaited something under the mocks); closed
-    here, they make no "Exception ignored in BaseEventLoop.__del__" noise at interpreter exit."""
-    for obj in gc.get_objects():
-        if isinstance(obj, asyncio.BaseEventLoop) and not obj.is_closed() and not obj.is_running():
-            with contextlib.suppress(Exception):
-                obj.close()
-
-
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m components",
@@ -390,7 +379,5 @@ def main(argv: Optional[list[str]] = None) -> int:
     except RenderError as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    finally:
-        _close_event_loops()
     print(f"rendered stack {args.stack} into {args.out}: {len(written)} files")
     return 0
