@@ -124,9 +124,9 @@ class RecordingMonitor(sdk_mocks.MockMonitor):
     """The SDK's mock monitor, keeping each registration request's inputs and options.
 
     RegisterResource does what the SDK's does (deserialize the inputs, ask the mocks, keep the registration for
-    `getResource`, answer with the outputs), and records the request; outside previews the answer reuses the
-    request's serialized inputs (`echo_response_object`). Previews take the SDK's own path: there an unknown
-    input deserializes to None, which must go back as null, not as the unknown it was.
+    `getResource`, answer with the outputs) and records the request. Outside previews the answer reuses the
+    request's serialized inputs (`echo_response_object`); in previews every output is serialized anew, as the
+    SDK does: there an unknown input deserializes to None, which must go back as null, not as the unknown it was.
     """
 
     def __init__(self, mocks: pulumi.runtime.Mocks):
@@ -135,45 +135,43 @@ class RecordingMonitor(sdk_mocks.MockMonitor):
         self.outputs: dict[str, dict[str, Any]] = {}
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method's name)
-        if request.type == "pulumi:pulumi:Stack" or pulumi.runtime.settings.is_dry_run():
-            response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
-            inputs = None if request.type == "pulumi:pulumi:Stack" else rpc.deserialize_properties(request.object)
+        if request.type == "pulumi:pulumi:Stack":
+            return super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        urn = self.make_urn(request.parent, request.type, request.name)
+        _ensure_event_loop()  # type: ignore[no-untyped-call]  # deserializing resource references needs a loop
+        inputs = rpc.deserialize_properties(request.object)
+        resource_id, state = self.mocks.new_resource(
+            sdk_mocks.MockResourceArgs(
+                typ=request.type,
+                name=request.name,
+                inputs=inputs,
+                provider=request.provider,
+                resource_id=request.importId,
+                custom=request.custom or False,
+                transforms=sdk_mocks._resolve_callbacks(request.transforms),
+            )
+        )
+        if pulumi.runtime.settings.is_dry_run():
+            outputs = _sync_await(rpc.serialize_properties(state, {}))
         else:
-            urn = self.make_urn(request.parent, request.type, request.name)
-            _ensure_event_loop()  # type: ignore[no-untyped-call]  # deserializing resource references needs a loop
-            inputs = rpc.deserialize_properties(request.object)
-            resource_id, state = self.mocks.new_resource(
-                sdk_mocks.MockResourceArgs(
-                    typ=request.type,
-                    name=request.name,
-                    inputs=inputs,
-                    provider=request.provider,
-                    resource_id=request.importId,
-                    custom=request.custom or False,
-                    transforms=sdk_mocks._resolve_callbacks(request.transforms),
-                )
+            outputs = echo_response_object(request.object, inputs, state)
+        # Kept as the SDK's monitor keeps it (a mock may give no id); in the response an unset id is "".
+        self.resources[urn] = sdk_mocks.MockMonitor.ResourceRegistration(urn, resource_id, state)  # type: ignore[arg-type]
+        self.records.append(
+            Recorded(
+                type=request.type,
+                name=request.name,
+                raw_inputs=inputs,
+                parent=request.parent,
+                urn=urn,
+                custom=request.custom,
+                retain_on_delete=request.retainOnDelete,
+                delete_before_replace=request.deleteBeforeReplace,
+                dependencies=list(request.dependencies),
+                provider=request.provider,
             )
-            # As the SDK's monitor keeps it (a mock may give no id); the response's unset id is "".
-            self.resources[urn] = sdk_mocks.MockMonitor.ResourceRegistration(urn, resource_id, state)  # type: ignore[arg-type]
-            response = resource_pb2.RegisterResourceResponse(
-                urn=urn, id=resource_id or "", object=echo_response_object(request.object, inputs, state)
-            )
-        if inputs is not None:
-            self.records.append(
-                Recorded(
-                    type=request.type,
-                    name=request.name,
-                    raw_inputs=inputs,
-                    parent=request.parent,
-                    urn=response.urn,
-                    custom=request.custom,
-                    retain_on_delete=request.retainOnDelete,
-                    delete_before_replace=request.deleteBeforeReplace,
-                    dependencies=list(request.dependencies),
-                    provider=request.provider,
-                )
-            )
-        return response
+        )
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=resource_id or "", object=outputs)
 
     def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802
         self.outputs[request.urn] = rpc.deserialize_properties(request.outputs)
