@@ -108,7 +108,6 @@ def load_stack_config(raw: dict[str, Any], secret_keys: Collection[str] = ()) ->
     `secret_keys`: the top-level keys the engine marks secret (a nested `secure:` value makes its whole key one)."""
     from .args import WorkspaceArgs
     from .docker_host import resolve_docker_host
-    from .kubernetes import ResolvedKubernetesWorkspace, check_settings
 
     try:
         envelope = StackEnvelope.model_validate(raw)
@@ -118,6 +117,8 @@ def load_stack_config(raw: dict[str, Any], secret_keys: Collection[str] = ()) ->
     lines = []
     settings = None
     if envelope.target == "kubernetes":
+        from .kubernetes import ResolvedKubernetesWorkspace, check_settings  # not imported for a Docker host
+
         try:
             settings = check_settings(envelope.kubernetes or {}, CONFIG, ("kubernetes",))
         except FieldError as error:

@@ -140,3 +140,33 @@ def test_the_library_is_clean_under_strict_mypy(tmp_path):
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_docker_host_program_never_imports_pulumi_kubernetes_yet_every_public_name_is_there():
+    """The Kubernetes half is imported when first named (about 0.6 s a Docker-host program does not pay)."""
+    script = """
+import sys
+from pathlib import Path
+from components import render
+render.run_stack("dev", Path("."))
+print("pulumi_kubernetes" in sys.modules)
+import components
+from components import *  # noqa: F403
+print(sorted(name for name in components.__all__ if name not in globals()))
+print("pulumi_kubernetes" in sys.modules)
+try:
+    components.NoSuchThing
+except AttributeError as exc:
+    print(exc)
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "False",
+        "[]",
+        "True",
+        "module 'components' has no attribute 'NoSuchThing'",
+    ]
