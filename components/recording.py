@@ -100,13 +100,13 @@ def echo_response_object(request_object: struct_pb2.Struct, inputs: dict[str, An
     """The outputs `state` serialized as the mock monitor's response, reusing the request's own serialized
     inputs wherever `state` holds an input unchanged (the very object deserialized from the request, of plain
     data): mocks that echo their inputs, as the renderer's and the tests' do, have almost nothing left to
-    serialize. The result equals `rpc.serialize_properties(state)` (tests/test_render.py checks it on every
+    serialize. The result equals `rpc.serialize_properties(state)` (tests/test_recording.py checks it on every
     stack's resources); the SDK's mock monitor serializes everything, about 2 s per 1000 Kubernetes workspaces."""
     reused = [key for key, value in state.items() if key in inputs and inputs[key] is value and _round_trips(value)]
     if not reused:
         return _sync_await(rpc.serialize_properties(state, {}))
     response = struct_pb2.Struct()
-    if len(reused) == len(inputs):
+    if len(reused) == len(inputs) == len(request_object.fields):  # (a null in the request is not an input)
         response.CopyFrom(request_object)
     else:
         for key in reused:

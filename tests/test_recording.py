@@ -11,6 +11,7 @@ from typing import Any
 import pulumi
 import pulumi.runtime.resource
 import pytest
+from google.protobuf import struct_pb2
 from pulumi.runtime import rpc
 from pulumi.runtime.sync_await import _sync_await
 from stacks import stack_names
@@ -80,6 +81,16 @@ def test_the_echo_answer_is_what_the_sdks_mock_monitor_answers(stack, stack_inpu
             assert echo_response_object(request_object, inputs, state) == serialized(state), variant
             checked += 1
     assert checked > 20
+
+
+def test_a_null_in_the_request_is_not_echoed():
+    """The SDK drops a key whose value deserializes to None: it is no input, so echoing the inputs leaves it out."""
+    request_object = struct_pb2.Struct()
+    request_object.update({"image": "busybox", "command": None})
+    inputs = rpc.deserialize_properties(request_object)
+    assert inputs == {"image": "busybox"}
+    answer = echo_response_object(request_object, inputs, dict(inputs))
+    assert answer == serialized(inputs) and set(answer.fields) == {"image"}
 
 
 def test_an_asset_is_serialized_anew_not_copied():
