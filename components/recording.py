@@ -183,7 +183,7 @@ def without_source_positions() -> Iterator[None]:
     """Registrations without the stack trace the SDK attaches to each (the engine's source positions for
     diagnostics; nothing recorded reads them). The SDK walks and converts the whole Python stack for every
     resource: about 2 s per 1000 Kubernetes workspaces. An SDK without `_get_stack_trace` is left as it is
-    (tests/test_render.py fails on the pinned one if the name goes away)."""
+    (tests/test_recording.py fails on the pinned one if the name goes away)."""
     module = pulumi.runtime.resource
     original = getattr(module, "_get_stack_trace", None)
     if original is None:

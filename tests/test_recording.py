@@ -171,7 +171,8 @@ def test_registrations_carry_no_stack_trace_while_recording_and_do_again_after()
     """The SDK attaches the Python stack to every registration; record() turns that off while it runs (the pinned
     SDK still has the function it replaces, or frames would show up here) and restores it."""
     original = pulumi.runtime.resource._get_stack_trace
-    assert stack_trace_frames(under_record=False) and all(n > 0 for n in stack_trace_frames(under_record=False))
+    before = stack_trace_frames(under_record=False)
+    assert len(before) == 3 and all(n > 0 for n in before)
     assert stack_trace_frames(under_record=True) == [0, 0, 0]
     assert pulumi.runtime.resource._get_stack_trace is original
     assert all(n > 0 for n in stack_trace_frames(under_record=False))
