@@ -4,6 +4,7 @@ Every test here is marked `e2e`. Without an engine they skip with the reason
 printed; with DIW_E2E_REQUIRED=1 (CI, once the engine is up) that is a failure.
 """
 
+import gc
 import os
 import sys
 from pathlib import Path
@@ -20,6 +21,16 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if Path(str(item.fspath)).resolve().is_relative_to(here):
             item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(autouse=True)
+def collect_failed_outputs():
+    """After each test, collect what its programs left behind. A program that fails inside an Output (a refused
+    preflight check) leaves one failed future per resource that awaited it; the SDK raises the first and asyncio
+    logs the others as "Future exception was never retrieved" when they are collected. Collected here, that goes to
+    the test's own captured log (shown if it fails), not to the end of the run, where it buried the summary."""
+    yield
+    gc.collect()
 
 
 def pytest_report_header(config):
