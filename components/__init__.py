@@ -30,6 +30,7 @@ def __getattr__(name: str) -> Any:
         return getattr(kubernetes, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 __all__ = [
     "CoderAgentArgs",
     "DockerHostWorkspace",

@@ -26,7 +26,6 @@ SECRET = "secret"
 """`Annotated[pulumi.Input[str], SECRET]`: kept a Pulumi secret; the schema marks it `secret: true`."""
 
 
-
 class Key(str):
     """A key of a user's mapping (an env variable name, a node label) in a path: printed as written."""
 

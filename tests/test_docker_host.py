@@ -467,6 +467,8 @@ def test_podman_on_an_apparmor_host_can_be_unconfined_which_lowers_it_to_medium(
     opts = result.one(CONTAINER, "alice").inputs["securityOpts"]
     assert opts[1:] == ["apparmor=unconfined"] and opts[0].startswith("seccomp={")
     assert result.value["security_level"] == "medium"
+
+
 # --- envbox: a privileged outer container that runs the workspace as a Sysbox container inside ------------------
 
 

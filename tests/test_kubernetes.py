@@ -739,6 +739,8 @@ def test_an_unconfined_apparmor_profile_is_the_field_and_makes_the_pod_privilege
     context = _workspace_container(pod(result))["securityContext"]
     assert context["appArmorProfile"] == {"type": "Unconfined"}
     assert (result.value["security_level"], result.value["pod_security_level"]) == ("medium", "privileged")
+
+
 # --- envbox: as Coder's envbox template ---------------------------------------------------------------------------
 
 

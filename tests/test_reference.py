@@ -67,9 +67,7 @@ def test_update_rewrites_only_the_marked_region(tmp_path):
 def test_annotations_use_only_markers_the_checker_knows():
     known = (Default, *typing.get_args(typing.Union[reference.Between, reference.Matches]))
     for typ in ARGS_TYPES:
-        for name, hint in typing.get_type_hints(
-            typ, localns=_INPUT_NAMES, include_extras=True
-        ).items():
+        for name, hint in typing.get_type_hints(typ, localns=_INPUT_NAMES, include_extras=True).items():
             for arg in typing.get_args(hint):
                 if typing.get_origin(arg) is typing.Annotated:
                     for meta in typing.get_args(arg)[1:]:

@@ -418,6 +418,8 @@ def test_podman_mode_writes_podmans_configuration_and_serves_the_docker_api_as_t
     assert f'graphroot = "{here}/home/containers/storage"' in result.stdout
     assert as_root.returncode == 3 and "a non-root user: rootless Podman runs as the workspace's user" in as_root.stderr
     assert without.returncode == 3 and "podman (the podman package)" in without.stderr
+
+
 @needs_root
 def test_envbox_bootstrap_read_from_stdin_starts_the_daemon_then_the_workload(fake):
     """envbox runs CODER_BOOTSTRAP_SCRIPT in the inner container as `/bin/sh -s` with the script on stdin

@@ -203,6 +203,8 @@ def test_an_unmasked_proc_needs_its_own_user_namespace_and_pins_the_policy_versi
         dataclasses.replace(podman, proc_mount=ProcMount.UNMASKED)
     with pytest.raises(ValueError, match="seccomp_profile is given exactly when seccomp is Localhost"):
         dataclasses.replace(podman, seccomp=Seccomp.RUNTIME_DEFAULT)
+
+
 def test_envbox_is_a_privileged_outer_container_with_an_unprivileged_sysbox_inner_one():
     envbox = plan(Strategy.ENVBOX, OPTIONS)
     outer = envbox.workspace

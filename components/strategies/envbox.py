@@ -53,6 +53,7 @@ HOST_PATHS = ("/usr/src", "/lib/modules")
 LIMITS_ENV: tuple[tuple[str, Literal["cpu", "memory"]], ...] = (("CODER_CPUS", "cpu"), ("CODER_MEMORY", "memory"))
 """envbox gives the inner container these CPUs (whole) and bytes of memory."""
 
+
 def _check(options: StrategyOptions) -> None:
     home = options.home_path
     # envbox gives the inner user only a mount directly under /home/ (or /root); any other path it

@@ -52,8 +52,10 @@ def client():
         _unavailable(f"no Docker engine at {engine.docker_host()} ({exc}); run `bash .ci/dockerd.sh start`")
     missing = engine.missing_images(docker_client)
     if missing:
-        _unavailable(f"test images missing ({', '.join(missing)}; {engine.SELECTION.describe()}); "
-                     "run `bash tests/e2e/images/build.sh`")
+        _unavailable(
+            f"test images missing ({', '.join(missing)}; {engine.SELECTION.describe()}); "
+            "run `bash tests/e2e/images/build.sh`"
+        )
     print(f"\n[e2e] {engine.SELECTION.describe()}")
     if not engine.privileged_works(docker_client):
         print(

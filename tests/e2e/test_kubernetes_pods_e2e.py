@@ -223,7 +223,6 @@ def test_dind_sidecar_as_a_plain_second_container_for_older_clusters(kube):
 # --- nothing lost ----------------------------------------------------------------------------------------------------
 
 
-
 def write_state(pod: Pod) -> None:
     load_nested_image(pod)
     sh(
