@@ -379,9 +379,12 @@ start_daemon() {
       fail "rootful dockerd needs root (or passwordless sudo); running as uid $(id -u)"
     fi
     mkdir -p "$(dirname "$daemon_log")" 2>/dev/null || true
-    # No dockerd runs when its container starts: a pid file left by a crash is stale.
+    # No dockerd runs when its container starts: a pid file left by a crash is stale. So is the one of
+    # the containerd that dockerd starts (in its exec root, the container's own /var/run): its PID may
+    # belong to another process of the restarted container, and dockerd then waits for a containerd
+    # that is not there ("timeout waiting for containerd to start", 15 s or more per try).
     # shellcheck disable=SC2086
-    $as_root rm -f "$pidfile"
+    $as_root rm -f "$pidfile" /var/run/docker/containerd/containerd.pid
     nest_cgroup_v2
     # shellcheck disable=SC2086 # as_root is empty or the two words "sudo -n"
     $as_root mkdir -p "$(dirname "$socket")" >/dev/null 2>&1 || true

@@ -431,6 +431,10 @@ def wait_for_docker(
     out = ""
     while time.monotonic() - start < timeout:
         container.reload()
+        if container.status == "restarting":  # its restart policy is at work: wait for the next start
+            out = f"container restarting: {container.attrs['State']}"
+            time.sleep(interval)
+            continue
         if container.status != "running":
             out = f"container {container.status}: {container.attrs['State']}"
             break
