@@ -54,6 +54,19 @@ _CAPS_ERROR = re.compile(r"unable to apply caps", re.I)
 # --- where things are -------------------------------------------------------
 
 
+def http_get_until_it_answers(url: str, tries: int = 20) -> str:
+    """A shell loop that GETs `url` until it answers, as a developer retries a port just published. Each try is
+    bounded (connect 2 s, whole request 4 s), so one dropped SYN costs seconds, not curl's own connect timeout
+    (about 130 s). On this machine's private engine (--iptables=false: the userland proxy publishes), a port that
+    Compose publishes from a new network on dood drops connections from the workspace for about 40 s in 3 of 4
+    runs (tests/e2e/FINDINGS.md). At most `tries` x 5 s: by default 100 s, within the 120 s that the exec helpers
+    allow a command."""
+    return (
+        f'for i in $(seq {tries}); do curl -fsS --connect-timeout 2 --max-time 4 "{url}" && exit 0; sleep 1; done; '
+        "exit 1"
+    )
+
+
 def state_dir() -> Path:
     """The private daemon's state dir (``$DIW_DOCKERD_DIR``, default /tmp/diw-dockerd)."""
     return Path(os.environ.get("DIW_DOCKERD_DIR", "/tmp/diw-dockerd"))

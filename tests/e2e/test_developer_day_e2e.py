@@ -127,7 +127,8 @@ def test_a_named_volume_shared_between_nested_containers(workspace):
 
 def fetch(ws, port: int) -> str:
     url = f"http://$DIW_PUBLISHED_PORTS_HOST:{port}/"
-    return as_developer(ws, f'for i in $(seq 30); do curl -fsS "{url}" && exit 0; sleep 1; done; exit 1')
+    # 40 tries: dood's Compose port may take about 40 s to answer here (engine.http_get_until_it_answers).
+    return as_developer(ws, engine.http_get_until_it_answers(url, tries=40), timeout=240)
 
 
 def test_a_published_port_answers_where_the_workspace_is_told(workspace):

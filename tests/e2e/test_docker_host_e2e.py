@@ -126,9 +126,7 @@ def test_dind_sidecar_published_ports_answer_on_workspace_localhost(client, clea
         f"docker run -d --name web -p 8080:80 {NESTED_IMAGE} "
         "sh -c 'mkdir -p /w && echo hello-from-nested > /w/index.html && exec httpd -f -p 80 -h /w'",
     )
-    body = in_workspace(
-        workspace, "for i in $(seq 30); do curl -fsS http://127.0.0.1:8080/ && exit 0; sleep 1; done; exit 1"
-    )
+    body = in_workspace(workspace, engine.http_get_until_it_answers("http://127.0.0.1:8080/"))
     assert "hello-from-nested" in body
 
 

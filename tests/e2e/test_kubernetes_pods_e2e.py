@@ -151,10 +151,6 @@ def test_dood_bind_mounts_through_the_shared_dir_the_node_can_see(running):
     assert last_line(sh(pod, command)) == "from-the-pod"
 
 
-def _curl_loop(url: str) -> str:
-    return f"for i in $(seq 30); do curl -fsS {url} && exit 0; sleep 1; done; exit 1"
-
-
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_published_nested_port(running, strategy):
     pod = running(strategy)
@@ -171,7 +167,9 @@ def test_published_nested_port(running, strategy):
             assert code != 0
         else:
             assert published_on == "127.0.0.1"
-        assert "hello from diw-test/busybox" in sh(pod, _curl_loop(f"http://{published_on}:{port}/"))
+        assert "hello from diw-test/busybox" in sh(
+            pod, engine.http_get_until_it_answers(f"http://{published_on}:{port}/")
+        )
     finally:
         sh(pod, f"docker rm -f {web} >/dev/null 2>&1 || true")
 

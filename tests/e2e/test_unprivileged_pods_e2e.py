@@ -17,7 +17,7 @@ import pytest
 from pod_runner import Kube, Pod, PodFailed
 from test_developer_day_e2e import COMPOSE_FILE, host_forwards_ipv4
 from test_docker_host_e2e import in_workspace, put_file
-from test_kubernetes_pods_e2e import GRACE_SECONDS, HOME, NESTED, _curl_loop, last_line, unique
+from test_kubernetes_pods_e2e import GRACE_SECONDS, HOME, NESTED, last_line, unique
 
 from components import KubernetesWorkspace, Strategy
 
@@ -125,7 +125,7 @@ def test_build_bind_mount_volume_and_port(pod):
     web = unique("web")
     sh(running, f"{docker_run} -d --name {web} -p 18180:80 {NESTED} httpd -f -p 80 -h /var/www")
     assert last_line(sh(running, 'echo "$DIW_PUBLISHED_PORTS_HOST"')) == "127.0.0.1"
-    assert "hello from diw-test/busybox" in sh(running, _curl_loop("http://127.0.0.1:18180/"))
+    assert "hello from diw-test/busybox" in sh(running, engine.http_get_until_it_answers("http://127.0.0.1:18180/"))
     sh(running, f"docker rm -f {web}")
 
 
@@ -141,7 +141,7 @@ def test_compose(pod):
     up = "cd app && docker-compose -p diwe2e"
     try:
         sh(running, f"{up} up -d", timeout=240)
-        assert "served-by-compose" in sh(running, _curl_loop("http://127.0.0.1:18181/"))
+        assert "served-by-compose" in sh(running, engine.http_get_until_it_answers("http://127.0.0.1:18181/"))
     finally:
         sh(running, f"{up} down -v", timeout=240)
 
