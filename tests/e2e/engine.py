@@ -444,19 +444,18 @@ def wait_for_docker(
     out = ""
     while time.monotonic() - start < timeout:
         container.reload()
-        if container.status == "restarting":  # its restart policy is at work: wait for the next start
-            out = f"container restarting: {container.attrs['State']}"
-            time.sleep(interval)
-            continue
-        if container.status != "running":
+        if container.status not in ("running", "restarting"):
             out = f"container {container.status}: {container.attrs['State']}"
             break
-        try:
-            code, out = exec_run(container, ["docker", "info"], user=user, environment=env, timeout=15)
-        except docker.errors.APIError as exc:  # stopped between reload and exec
-            code, out = -1, str(exc)
-        if code == 0:
-            return time.monotonic() - start
+        if container.status == "restarting":  # its restart policy is at work: wait for the next start
+            out = f"container restarting: {container.attrs['State']}"
+        else:
+            try:
+                code, out = exec_run(container, ["docker", "info"], user=user, environment=env, timeout=15)
+            except docker.errors.APIError as exc:  # stopped between reload and exec
+                code, out = -1, str(exc)
+            if code == 0:
+                return time.monotonic() - start
         time.sleep(interval)
     logs = container.logs(tail=40).decode(errors="replace")
     raise TimeoutError(f"docker info did not answer in {container.name}: {out[-2000:]}\n--- logs\n{logs}")
